@@ -1,0 +1,46 @@
+"""Figures: top-1 against compression ratio, one line per method with a band over seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from weightmom.atomic import atomic_path  # noqa: E402
+
+
+def accuracy_vs_compression(frame: pd.DataFrame, methods: Sequence[str], title: str, path: str | Path) -> None:
+    """Mean top-1 per round against mean compression; the band is +- one std over seeds."""
+    figure, axes = plt.subplots(figsize=(6.4, 4.4), dpi=150)
+    for method in methods:
+        rows = frame[frame["method"] == method]
+        if rows.empty:
+            continue
+        by_round = rows.groupby("round").agg(
+            compression=("compression_ratio", "mean"), top1=("top1", "mean"), spread=("top1", "std")
+        )
+        spread = by_round["spread"].fillna(0.0) * 100
+        line = axes.plot(by_round["compression"], by_round["top1"] * 100, marker="o", markersize=3, label=method)
+        axes.fill_between(
+            by_round["compression"],
+            by_round["top1"] * 100 - spread,
+            by_round["top1"] * 100 + spread,
+            color=line[0].get_color(),
+            alpha=0.2,
+            linewidth=0,
+        )
+    axes.set_xscale("log")
+    axes.set_xlabel("compression ratio (prunable weights / surviving weights, log scale)")
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(title="method")
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)

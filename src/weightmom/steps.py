@@ -1,0 +1,230 @@
+"""The pipeline's steps as plain functions; the CLI and the tests call these.
+
+Each step reads files and writes files (atomically), so Snakemake can chain them and a
+user can run any of them by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from weightmom import datasets
+from weightmom.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from weightmom.errors import CheckpointError
+from weightmom.evaluation import evaluate, layer_flops
+from weightmom.masks import MaskEnforcer, count_kept, count_total, full_masks
+from weightmom.metrics import DENSE, LAYER_SCHEMA, METRIC_SCHEMA, expand_dense, read_rows, write_rows, write_table
+from weightmom.models import build_model, prunable_parameters
+from weightmom.plots import accuracy_vs_compression
+from weightmom.provenance import git_commit, settings_hash
+from weightmom.pruning import build_pruner, keep_counts
+from weightmom.recipe import Recipe
+from weightmom.tables import paper_table, write_table_files
+from weightmom.training import describe_device, resolve_device, train
+
+
+def prepare_data(spec: Mapping[str, Any], out_dir: str | Path) -> None:
+    datasets.prepare(dict(spec), out_dir)
+
+
+def _load_train(data_dir: str | Path, device: torch.device) -> datasets.Split:
+    return datasets.load_split(Path(data_dir) / "train.npz").to(device)
+
+
+def train_dense(
+    *,
+    data_dir: str | Path,
+    dataset: str,
+    model_name: str,
+    seed: int,
+    recipe: Mapping[str, Any],
+    device: str,
+    out: str | Path,
+) -> None:
+    """Train the dense baseline every pruning method starts from."""
+    run_recipe = Recipe.from_dict(recipe, "dense recipe")
+    target = resolve_device(device)
+    data = _load_train(data_dir, target)
+    torch.manual_seed(seed)
+    model = build_model(model_name, data.input_shape, data.num_classes).to(target)
+    seconds = train(model, data, run_recipe, seed=seed, description=f"dense {model_name} seed{seed}")
+    masks = full_masks(prunable_parameters(model))
+    save_checkpoint(
+        Checkpoint(
+            model_name=model_name,
+            dataset=dataset,
+            input_shape=data.input_shape,
+            num_classes=data.num_classes,
+            state_dict=model.state_dict(),
+            masks=masks,
+            meta={
+                "method": DENSE,
+                "round": 0,
+                "seed": seed,
+                "target_sparsity": 0.0,
+                "train_seconds": seconds,
+                "config_hash": settings_hash({"dataset": dataset, "model": model_name, "seed": seed, "recipe": recipe}),
+                "device": describe_device(target),
+            },
+        ),
+        out,
+    )
+
+
+def prune_round(
+    *,
+    checkpoint_path: str | Path,
+    data_dir: str | Path,
+    method: str,
+    pruner_name: str,
+    pruner_options: Mapping[str, Any],
+    pruning: Mapping[str, Any],
+    round_index: int,
+    recipe: Mapping[str, Any],
+    device: str,
+    out: str | Path,
+) -> None:
+    """Round r from round r-1: update scores, prune to the schedule's count, fine-tune."""
+    run_recipe = Recipe.from_dict(recipe, "fine-tuning recipe")
+    pruner = build_pruner(pruner_name, pruner_options)
+    previous = load_checkpoint(checkpoint_path)
+    expected_method = DENSE if round_index == 1 else method
+    if previous.meta.get("round") != round_index - 1 or previous.meta.get("method") != expected_method:
+        raise CheckpointError(
+            f"{checkpoint_path}: is round {previous.meta.get('round')} of {previous.meta.get('method')!r}, "
+            f"round {round_index} of {method!r} needs round {round_index - 1} of {expected_method!r}"
+        )
+    target = resolve_device(device)
+    seed = int(previous.meta["seed"])
+    data = _load_train(data_dir, target)
+    model = previous.build(target)
+    params = prunable_parameters(model)
+    masks = {name: mask.to(target) for name, mask in previous.masks.items()}
+    state = {name: s.to(target) for name, s in previous.pruner_state.items()} or pruner.init_state(params)
+
+    keep = keep_counts(count_total(masks), pruning["target_compression"], pruning["rounds"], pruning["schedule"])
+    if pruner.granularity == "round":
+        pruner.observe(params, state)
+    generator = torch.Generator().manual_seed(seed * 1000 + round_index)
+    masks = pruner.prune(params, masks, state, keep[round_index], generator)
+
+    def observe() -> None:
+        pruner.observe(params, state)
+
+    seconds = train(
+        model,
+        data,
+        run_recipe,
+        seed=seed * 1000 + round_index,
+        enforcer=MaskEnforcer(params, masks),
+        on_step=observe if pruner.granularity == "step" else None,
+        on_epoch=observe if pruner.granularity == "epoch" else None,
+        description=f"{method} round{round_index} {previous.model_name} seed{seed}",
+    )
+    settings = {"method": method, "pruner": pruner_name, "options": dict(pruner_options), "pruning": dict(pruning)}
+    save_checkpoint(
+        Checkpoint(
+            model_name=previous.model_name,
+            dataset=previous.dataset,
+            input_shape=previous.input_shape,
+            num_classes=previous.num_classes,
+            state_dict=model.state_dict(),
+            masks=masks,
+            pruner_state=state,
+            meta={
+                "method": method,
+                "round": round_index,
+                "seed": seed,
+                "target_sparsity": 1.0 - keep[round_index] / keep[0],
+                "train_seconds": seconds,
+                "config_hash": settings_hash({**settings, "round": round_index, "recipe": dict(recipe)}, previous.meta["config_hash"]),
+                "device": describe_device(target),
+            },
+        ),
+        out,
+    )
+
+
+def evaluate_checkpoint(
+    *, checkpoint_path: str | Path, data_dir: str | Path, device: str, metrics_out: str | Path, layers_out: str | Path
+) -> None:
+    """One metric row (and one row per layer) for a checkpoint on the test split."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    target = resolve_device(device)
+    test = datasets.load_split(Path(data_dir) / "test.npz").to(target)
+    if test.input_shape != checkpoint.input_shape or test.num_classes != checkpoint.num_classes:
+        raise CheckpointError(
+            f"{checkpoint_path}: built for inputs {checkpoint.input_shape} and {checkpoint.num_classes} classes, "
+            f"{data_dir} has {test.input_shape} and {test.num_classes}"
+        )
+    model = checkpoint.build(target)
+    accuracy = evaluate(model, test)
+    flops = layer_flops(model, checkpoint.input_shape, target)
+    meta = checkpoint.meta
+    key = {
+        "dataset": checkpoint.dataset,
+        "model": checkpoint.model_name,
+        "method": meta["method"],
+        "seed": int(meta["seed"]),
+        "round": int(meta["round"]),
+    }
+    layers = []
+    for name, mask in checkpoint.masks.items():
+        density = float(mask.float().mean())
+        layers.append(
+            {
+                **key,
+                "layer": name,
+                "numel": mask.numel(),
+                "nonzero": int(mask.sum()),
+                "density": density,
+                "flops_dense": float(flops[name]),
+                "flops_sparse": flops[name] * density,
+            }
+        )
+    total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
+    params_total = sum(p.numel() for p in model.parameters())
+    row = {
+        **key,
+        "target_sparsity": float(meta["target_sparsity"]),
+        "sparsity": 1.0 - kept / total,
+        "compression_ratio": total / kept,
+        "params_total": params_total,
+        "params_prunable": total,
+        "params_nonzero": params_total - (total - kept),
+        "top1": accuracy.top1,
+        "top5": accuracy.top5,
+        "loss": accuracy.loss,
+        "flops_dense": float(sum(row["flops_dense"] for row in layers)),
+        "flops_sparse": float(sum(row["flops_sparse"] for row in layers)),
+        "train_seconds": float(meta["train_seconds"]),
+        "config_hash": meta["config_hash"],
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "device": meta["device"],
+    }
+    write_rows([row], METRIC_SCHEMA, metrics_out)
+    write_rows(layers, LAYER_SCHEMA, layers_out)
+
+
+def collect(
+    *, metric_rows: Sequence[str | Path], layer_rows: Sequence[str | Path], methods: Sequence[str], metrics_out: str | Path, layers_out: str | Path
+) -> None:
+    """Gather row files into results/metrics.parquet and results/layers.parquet."""
+    write_table(expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods), metrics_out)
+    write_table(expand_dense(read_rows(layer_rows, LAYER_SCHEMA), methods), layers_out)
+
+
+def make_table(
+    *, title: str, metric_rows: Sequence[str | Path], models: Sequence[str], methods: Sequence[str], out_prefix: str | Path
+) -> None:
+    frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
+    write_table_files(paper_table(frame, models, methods), out_prefix, title)
+
+
+def make_figure(*, title: str, metric_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path) -> None:
+    frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
+    accuracy_vs_compression(frame, methods, title, out)

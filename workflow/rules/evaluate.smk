@@ -1,0 +1,20 @@
+rule evaluate:
+    input:
+        checkpoint="results/{dataset}/{model}/seed{seed}/{stage}/checkpoint.pt",
+        test="data/prepared/{dataset}/test.npz",
+    output:
+        metrics="results/{dataset}/{model}/seed{seed}/{stage}/metrics.parquet",
+        layers="results/{dataset}/{model}/seed{seed}/{stage}/layers.parquet",
+    params:
+        device=config["device"],
+    threads: config["threads"]["evaluate"]
+    wildcard_constraints:
+        stage=r"dense|[A-Za-z0-9][A-Za-z0-9_-]*/round[1-9]\d*",
+    log:
+        "logs/{dataset}/{model}/seed{seed}/{stage}/evaluate.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "{WEIGHTMOM} evaluate --checkpoint {input.checkpoint} --data $(dirname {input.test})"
+        " --threads {threads} --device {params.device}"
+        " --metrics-out {output.metrics} --layers-out {output.layers} 2> {log}"

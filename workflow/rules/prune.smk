@@ -1,0 +1,26 @@
+rule prune_round:
+    input:
+        checkpoint=previous_checkpoint,
+        train="data/prepared/{dataset}/train.npz",
+    output:
+        "results/{dataset}/{model}/seed{seed}/{method}/round{round}/checkpoint.pt",
+    params:
+        pruner=lambda wildcards: config["methods"][wildcards.method]["pruner"],
+        options=lambda wildcards: as_json(
+            {k: v for k, v in config["methods"][wildcards.method].items() if k != "pruner"}
+        ),
+        pruning=as_json(config["pruning"]),
+        recipe=as_json(config["training"]["finetune"]),
+        device=config["device"],
+    threads: config["threads"]["prune"]
+    log:
+        "logs/{dataset}/{model}/seed{seed}/{method}/round{round}/prune.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/{model}/seed{seed}/{method}/round{round}/prune.tsv"
+    conda:
+        "../../environment.yml"
+    shell:
+        "{WEIGHTMOM} prune --checkpoint {input.checkpoint} --data $(dirname {input.train})"
+        " --method {wildcards.method} --pruner {params.pruner} --pruner-options {params.options:q}"
+        " --pruning {params.pruning:q} --round {wildcards.round} --recipe {params.recipe:q}"
+        " --threads {threads} --device {params.device} --out {output} 2> {log}"

@@ -1,0 +1,19 @@
+rule train_dense:
+    input:
+        train="data/prepared/{dataset}/train.npz",
+    output:
+        "results/{dataset}/{model}/seed{seed}/dense/checkpoint.pt",
+    params:
+        recipe=as_json(config["training"]["dense"]),
+        device=config["device"],
+    threads: config["threads"]["train"]
+    log:
+        "logs/{dataset}/{model}/seed{seed}/dense/train.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/{model}/seed{seed}/dense/train.tsv"
+    conda:
+        "../../environment.yml"
+    shell:
+        "{WEIGHTMOM} train --data $(dirname {input.train}) --dataset {wildcards.dataset}"
+        " --model {wildcards.model} --seed {wildcards.seed} --recipe {params.recipe:q}"
+        " --threads {threads} --device {params.device} --out {output} 2> {log}"
