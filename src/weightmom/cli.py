@@ -11,7 +11,6 @@ import json
 import sys
 from typing import Any, Sequence
 
-from weightmom import steps
 from weightmom.errors import SpecError, WeightMomError
 
 
@@ -95,6 +94,12 @@ def _run(args: argparse.Namespace) -> None:
         if args.threads < 1:
             raise SpecError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    # Import only what the step needs: every job pays for its imports, and torch alone
+    # costs a second or more.
+    if args.step in ("collect", "table", "figure"):
+        from weightmom import reports as steps
+    else:
+        from weightmom import runs as steps
     if args.step == "prepare":
         steps.prepare_data(args.spec, args.out_dir)
     elif args.step == "train":

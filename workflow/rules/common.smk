@@ -1,13 +1,19 @@
 # Helpers shared by the rules: paths of the file contract and the table -> runs mapping.
 import json
-import shlex
+import os
 import sys
 
 from snakemake.exceptions import WorkflowError
 
-# The interpreter running Snakemake has the package installed (see the Makefile), so jobs
-# call the package's CLI with it, whether or not the virtual environment is activated.
-WEIGHTMOM = f"{shlex.quote(sys.executable)} -m weightmom"
+# Jobs run `python -m weightmom`. The interpreter running Snakemake has the package
+# installed (see the Makefile), so its directory goes first on PATH: the jobs then find it
+# whether or not the user activated the virtual environment.
+envvars:
+    "PATH",
+
+
+SEARCH_PATH = os.environ["PATH"]
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), SEARCH_PATH])
 ROUNDS = config["pruning"]["rounds"]
 METHODS = list(config["methods"])
 

@@ -10,4 +10,4 @@ rule prepare_data:
     conda:
         "../../environment.yml"
     shell:
-        "{WEIGHTMOM} prepare --spec {params.spec:q} --out-dir {params.out_dir} 2> {log}"
+        "python -m weightmom prepare --spec {params.spec:q} --out-dir {params.out_dir} 2> {log}"

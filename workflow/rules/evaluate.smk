@@ -15,6 +15,6 @@ rule evaluate:
     conda:
         "../../environment.yml"
     shell:
-        "{WEIGHTMOM} evaluate --checkpoint {input.checkpoint} --data $(dirname {input.test})"
+        "python -m weightmom evaluate --checkpoint {input.checkpoint} --data $(dirname {input.test})"
         " --threads {threads} --device {params.device}"
         " --metrics-out {output.metrics} --layers-out {output.layers} 2> {log}"

@@ -20,7 +20,7 @@ rule prune_round:
     conda:
         "../../environment.yml"
     shell:
-        "{WEIGHTMOM} prune --checkpoint {input.checkpoint} --data $(dirname {input.train})"
+        "python -m weightmom prune --checkpoint {input.checkpoint} --data $(dirname {input.train})"
         " --method {wildcards.method} --pruner {params.pruner} --pruner-options {params.options:q}"
         " --pruning {params.pruning:q} --round {wildcards.round} --recipe {params.recipe:q}"
         " --threads {threads} --device {params.device} --out {output} 2> {log}"

@@ -20,7 +20,7 @@ rule collect:
     conda:
         "../../environment.yml"
     shell:
-        "{WEIGHTMOM} collect --methods {params.methods} --metric-rows {input.metrics}"
+        "python -m weightmom collect --methods {params.methods} --metric-rows {input.metrics}"
         " --layer-rows {input.layers} --metrics-out {output.metrics} --layers-out {output.layers} 2> {log}"
 
 
@@ -41,7 +41,7 @@ rule table:
     conda:
         "../../environment.yml"
     shell:
-        "{WEIGHTMOM} table --title {params.title:q} --models {params.models} --methods {params.methods}"
+        "python -m weightmom table --title {params.title:q} --models {params.models} --methods {params.methods}"
         " --metric-rows {input} --out-prefix {params.prefix} 2> {log}"
 
 
@@ -58,5 +58,5 @@ rule figure:
     conda:
         "../../environment.yml"
     shell:
-        "{WEIGHTMOM} figure --title {params.title:q} --methods {params.methods}"
+        "python -m weightmom figure --title {params.title:q} --methods {params.methods}"
         " --metric-rows {input} --out {output} 2> {log}"

@@ -14,6 +14,6 @@ rule train_dense:
     conda:
         "../../environment.yml"
     shell:
-        "{WEIGHTMOM} train --data $(dirname {input.train}) --dataset {wildcards.dataset}"
+        "python -m weightmom train --data $(dirname {input.train}) --dataset {wildcards.dataset}"
         " --model {wildcards.model} --seed {wildcards.seed} --recipe {params.recipe:q}"
         " --threads {threads} --device {params.device} --out {output} 2> {log}"

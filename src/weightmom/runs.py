@@ -1,4 +1,4 @@
-"""The pipeline's steps as plain functions; the CLI and the tests call these.
+"""The steps that make and evaluate checkpoints, as plain functions the CLI and tests call.
 
 Each step reads files and writes files (atomically), so Snakemake can chain them and a
 user can run any of them by hand.
@@ -7,7 +7,7 @@ user can run any of them by hand.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import torch
 
@@ -16,13 +16,11 @@ from weightmom.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from weightmom.errors import CheckpointError
 from weightmom.evaluation import evaluate, layer_flops
 from weightmom.masks import MaskEnforcer, count_kept, count_total, full_masks
-from weightmom.metrics import DENSE, LAYER_SCHEMA, METRIC_SCHEMA, expand_dense, read_rows, write_rows, write_table
+from weightmom.metrics import DENSE, LAYER_SCHEMA, METRIC_SCHEMA, write_rows
 from weightmom.models import build_model, prunable_parameters
-from weightmom.plots import accuracy_vs_compression
 from weightmom.provenance import git_commit, settings_hash
 from weightmom.pruning import build_pruner, keep_counts
 from weightmom.recipe import Recipe
-from weightmom.tables import paper_table, write_table_files
 from weightmom.training import describe_device, resolve_device, train
 
 
@@ -208,23 +206,3 @@ def evaluate_checkpoint(
     }
     write_rows([row], METRIC_SCHEMA, metrics_out)
     write_rows(layers, LAYER_SCHEMA, layers_out)
-
-
-def collect(
-    *, metric_rows: Sequence[str | Path], layer_rows: Sequence[str | Path], methods: Sequence[str], metrics_out: str | Path, layers_out: str | Path
-) -> None:
-    """Gather row files into results/metrics.parquet and results/layers.parquet."""
-    write_table(expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods), metrics_out)
-    write_table(expand_dense(read_rows(layer_rows, LAYER_SCHEMA), methods), layers_out)
-
-
-def make_table(
-    *, title: str, metric_rows: Sequence[str | Path], models: Sequence[str], methods: Sequence[str], out_prefix: str | Path
-) -> None:
-    frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
-    write_table_files(paper_table(frame, models, methods), out_prefix, title)
-
-
-def make_figure(*, title: str, metric_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path) -> None:
-    frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
-    accuracy_vs_compression(frame, methods, title, out)

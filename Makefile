@@ -1,0 +1,31 @@
+# The two set-up commands: `make demo` (the whole pipeline on the embedded digits data)
+# and `make test`. Both create or refresh the virtual environment first.
+VENV ?= .venv
+PYTHON ?= python3
+CORES ?= all
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.weightmom-installed
+
+.PHONY: venv demo test lint clean
+
+venv: $(STAMP)
+
+# torch and torchvision are pinned: 2.14.1 / 0.29.1 are the builds the project is tested with.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: venv
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint --configfile config/demo.yaml
+
+clean:
+	rm -rf results logs .snakemake

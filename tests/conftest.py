@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from weightmom import runs
+from weightmom.datasets import load_split
+
+DIGITS_SPEC = {"source": "digits", "test_fraction": 0.25, "split_seed": 0}
+FAST_RECIPE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits")
+    runs.prepare_data(DIGITS_SPEC, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_train(digits_dir):
+    return load_split(digits_dir / "train.npz")
+
+
+@pytest.fixture(scope="session")
+def dense_mlp(digits_dir, tmp_path_factory):
+    """A dense MLP checkpoint trained for two epochs on digits."""
+    path = tmp_path_factory.mktemp("dense") / "checkpoint.pt"
+    torch.set_num_threads(1)
+    runs.train_dense(
+        data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe=FAST_RECIPE, device="cpu", out=path
+    )
+    return path
