@@ -1,0 +1,154 @@
+"""The Snakemake workflow itself: config validation, lint, and an end-to-end demo run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from weightmom.models import model_names
+from weightmom.pruning import pruner_names
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def _workdir(tmp_path: Path) -> Path:
+    for item in ("Snakefile", "workflow", "profiles", "config", "environment.yml"):
+        source = REPO / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
+    return tmp_path
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900
+    )
+
+
+def _reduced_config() -> dict:
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["tables"]["digits"]["models"] = ["mlp"]
+    config["training"]["dense"]["epochs"] = 3
+    config["training"]["finetune"]["epochs"] = 1
+    config["pruning"]["rounds"] = 2
+    config["threads"] = {"train": 1, "prune": 1, "evaluate": 1}
+    return config
+
+
+def _write_config(workdir: Path, config: dict) -> str:
+    path = workdir / "config/test.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path.relative_to(workdir))
+
+
+def test_schema_names_match_the_registries():
+    assert sorted(SCHEMA["$defs"]["model"]["enum"]) == model_names()
+    assert sorted(SCHEMA["$defs"]["method"]["properties"]["pruner"]["enum"]) == pruner_names()
+
+
+@pytest.mark.parametrize(
+    "mutate, culprit",
+    [
+        (lambda c: c["methods"]["weightmom"].update(betta=0.3), "'betta' was unexpected"),
+        (lambda c: c.update(seeds=[0, "one"]), "'one' is not of type 'integer'"),
+        (lambda c: c["training"]["dense"].update(epochs=0), "instance['training']['dense']['epochs']"),
+        (lambda c: c["pruning"].update(target_compression=1), "instance['pruning']['target_compression']"),
+        (lambda c: c["tables"]["digits"].update(models=["resnet9000"]), "'resnet9000' is not one of"),
+        (lambda c: c["methods"]["weightmom"].update(pruner="lottery"), "instance['methods']['weightmom']"),
+        (lambda c: c.update(methods={}), "instance['methods']"),
+        (lambda c: c["tables"]["digits"].update(dataset="mnist"), "tables.digits.dataset: 'mnist'"),
+        (lambda c: c.update(sedes=[0]), "'sedes' was unexpected"),
+    ],
+)
+def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, mutate, culprit):
+    workdir = _workdir(tmp_path)
+    config = _reduced_config()
+    mutate(config)
+    result = _snakemake(workdir, "--cores", "1", "--configfile", _write_config(workdir, config))
+    assert result.returncode != 0
+    assert culprit in result.stderr + result.stdout
+    assert not (workdir / "data").exists() and not (workdir / "results").exists()
+
+
+def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
+    workdir = _workdir(tmp_path)
+    for args in (["--lint"], ["--lint", "--configfile", "config/demo.yaml"]):
+        result = _snakemake(workdir, *args)
+        assert result.returncode == 0, result.stderr
+        assert "Lints for" not in result.stdout + result.stderr
+    paper = _snakemake(workdir, "-n", "--cores", "all")
+    assert paper.returncode == 0, paper.stderr
+    assert re.search(r"prune_round\s+\d+", paper.stdout)
+
+
+def _planned_outputs(workdir: Path, config: str) -> set[str]:
+    result = _snakemake(workdir, "-n", "--cores", "2", "--configfile", config)
+    assert result.returncode == 0, result.stderr
+    outputs = set()
+    for line in result.stdout.splitlines():
+        if line.strip().startswith("output:"):
+            outputs.update(part.strip() for part in line.split(":", 1)[1].split(","))
+    return outputs
+
+
+def test_demo_workflow_end_to_end(tmp_path):
+    workdir = _workdir(tmp_path)
+    config = _reduced_config()
+    config_path = _write_config(workdir, config)
+    run = _snakemake(workdir, "--cores", "2", "--configfile", config_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    metrics = pd.read_parquet(workdir / "results/metrics.parquet")
+    methods, seeds, rounds = list(config["methods"]), config["seeds"], config["pruning"]["rounds"]
+    assert len(metrics) == len(methods) * len(seeds) * (rounds + 1)
+    keys = metrics[["model", "method", "seed", "round"]].drop_duplicates()
+    assert len(keys) == len(metrics)
+    assert set(metrics["round"]) == set(range(rounds + 1))
+    final = metrics[metrics["round"] == rounds]
+    assert final["compression_ratio"].round(2).eq(15.0).all()
+    assert metrics[metrics["round"] == 0]["top1"].min() > 0.9
+    layers = pd.read_parquet(workdir / "results/layers.parquet")
+    assert len(layers) == len(metrics) * 3  # the MLP has three linear layers
+
+    table = (workdir / "results/tables/digits.md").read_text()
+    for method in methods:
+        assert f"| {method}" in table
+    assert (workdir / "results/tables/digits.csv").exists() and (workdir / "results/tables/digits.parquet").exists()
+    assert (workdir / "results/figures/digits/mlp.png").stat().st_size > 10_000
+    assert (workdir / "logs/benchmarks/digits/mlp/seed0/dense/train.tsv").exists()
+    assert (workdir / "logs/benchmarks/digits/mlp/seed1/weightmom/round2/prune.tsv").exists()
+    assert "epoch" in (workdir / "logs/digits/mlp/seed0/dense/train.log").read_text()  # the progress bar
+
+    again = _snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+    round_dir = "results/digits/mlp/seed0/magnitude"
+    (workdir / round_dir / "round1/checkpoint.pt").unlink()
+    planned = _planned_outputs(workdir, config_path)
+    assert planned == {
+        f"{round_dir}/round1/checkpoint.pt",
+        f"{round_dir}/round2/checkpoint.pt",
+        f"{round_dir}/round1/metrics.parquet",
+        f"{round_dir}/round1/layers.parquet",
+        f"{round_dir}/round2/metrics.parquet",
+        f"{round_dir}/round2/layers.parquet",
+        "results/metrics.parquet",
+        "results/layers.parquet",
+        "results/tables/digits.md",
+        "results/tables/digits.csv",
+        "results/tables/digits.parquet",
+        "results/figures/digits/mlp.png",
+    }
+    rerun = _snakemake(workdir, "--cores", "2", "--configfile", config_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    rerun_metrics = pd.read_parquet(workdir / "results/metrics.parquet")
+    pd.testing.assert_frame_equal(
+        rerun_metrics.drop(columns=["train_seconds"]), metrics.drop(columns=["train_seconds"])
+    )
