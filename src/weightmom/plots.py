@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from weightmom.atomic import atomic_path  # noqa: E402
 
@@ -34,8 +35,13 @@ def accuracy_vs_compression(frame: pd.DataFrame, methods: Sequence[str], title: 
             alpha=0.2,
             linewidth=0,
         )
+    dense = frame[frame["round"] == 0]["top1"]
+    if not dense.empty:
+        axes.axhline(dense.mean() * 100, color="grey", linestyle="--", linewidth=1, label="dense")
     axes.set_xscale("log")
-    axes.set_xlabel("compression ratio (prunable weights / surviving weights, log scale)")
+    axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+    axes.set_xlabel("compression ratio (prunable weights / surviving weights)")
     axes.set_ylabel("top-1 accuracy (%)")
     axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
