@@ -13,7 +13,7 @@ FAST_RECIPE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weig
 @pytest.fixture(scope="session")
 def digits_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits")
-    runs.prepare_data(DIGITS_SPEC, out)
+    runs.prepare_data(DIGITS_SPEC, out / "raw", out)
     return out
 
 

@@ -14,6 +14,9 @@ import yaml
 
 from weightmom.models import model_names
 from weightmom.pruning import pruner_names
+from weightmom.recipe import Accelerator, Augment, Recipe
+
+from fake_cifar import make_archive, serve
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -51,6 +54,32 @@ def _write_config(workdir: Path, config: dict) -> str:
 def test_schema_names_match_the_registries():
     assert sorted(SCHEMA["$defs"]["model"]["enum"]) == model_names()
     assert sorted(SCHEMA["$defs"]["method"]["properties"]["pruner"]["enum"]) == pruner_names()
+
+
+def test_schema_defaults_match_the_library_defaults():
+    recipe = SCHEMA["$defs"]["recipe"]["properties"]
+    assert recipe["lr_milestones"]["default"] == list(Recipe.__dataclass_fields__["lr_milestones"].default)
+    assert recipe["lr_gamma"]["default"] == Recipe.__dataclass_fields__["lr_gamma"].default
+    augment = recipe["augment"]["properties"]
+    assert {k: v["default"] for k, v in augment.items()} == vars(Augment())
+    accelerator = SCHEMA["properties"]["accelerator"]["properties"]
+    assert {k: v["default"] for k, v in accelerator.items()} == vars(Accelerator())
+
+
+def test_download_and_prepare_rules_fetch_over_http(tmp_path):
+    (tmp_path / "work").mkdir()
+    workdir = _workdir(tmp_path / "work")
+    served = tmp_path / "served"
+    served.mkdir()
+    info = make_archive(served / "cifar-10-python.tar.gz")
+    config = _reduced_config()
+    with serve(served) as (base, _):
+        config["datasets"]["tiny"] = {"source": "cifar10", "url": f"{base}/cifar-10-python.tar.gz", "md5": info["md5"]}
+        result = _snakemake(workdir, "data/prepared/tiny/train.npz", "--cores", "1", "--configfile", _write_config(workdir, config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / "data/raw/tiny/cifar-10-python.tar.gz").exists()
+    assert (workdir / "data/prepared/tiny/test.npz").exists()
+    assert (workdir / "logs/download/tiny/cifar-10-python.tar.gz.log").exists()
 
 
 @pytest.mark.parametrize(

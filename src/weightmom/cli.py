@@ -36,8 +36,13 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--device", required=True, help="'auto', 'cpu', 'cuda' or 'cuda:N'")
         return command
 
+    download = add("download", "Fetch a dataset's archive into data/raw/<dataset>/ and check its MD5.")
+    download.add_argument("--spec", type=_json_object, required=True, help="the dataset's config entry")
+    download.add_argument("--raw-dir", required=True)
+
     prepare = add("prepare", "Turn a dataset entry of the config into data/prepared/<dataset>/{train,test}.npz.")
     prepare.add_argument("--spec", type=_json_object, required=True, help="the dataset's config entry")
+    prepare.add_argument("--raw-dir", required=True, help="where the source's downloads are (data/raw/<dataset>)")
     prepare.add_argument("--out-dir", required=True)
 
     train = add("train", "Train the dense baseline.", threads=True, device=True)
@@ -46,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--model", required=True)
     train.add_argument("--seed", type=int, required=True)
     train.add_argument("--recipe", type=_json_object, required=True)
+    train.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     train.add_argument("--out", required=True)
 
     prune = add("prune", "Prune round r from the checkpoint of round r-1, then fine-tune.", threads=True, device=True)
@@ -57,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--pruning", type=_json_object, required=True, help="target_compression, rounds, schedule")
     prune.add_argument("--round", type=int, required=True)
     prune.add_argument("--recipe", type=_json_object, required=True, help="fine-tuning recipe")
+    prune.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     prune.add_argument("--out", required=True)
 
     evaluate = add("evaluate", "Evaluate a checkpoint into one metric row and its layer rows.", threads=True, device=True)
@@ -100,18 +107,20 @@ def _run(args: argparse.Namespace) -> None:
         from weightmom import reports as steps
     else:
         from weightmom import runs as steps
-    if args.step == "prepare":
-        steps.prepare_data(args.spec, args.out_dir)
+    if args.step == "download":
+        steps.download_data(args.spec, args.raw_dir)
+    elif args.step == "prepare":
+        steps.prepare_data(args.spec, args.raw_dir, args.out_dir)
     elif args.step == "train":
         steps.train_dense(
             data_dir=args.data, dataset=args.dataset, model_name=args.model, seed=args.seed,
-            recipe=args.recipe, device=args.device, out=args.out,
+            recipe=args.recipe, accelerator=args.accelerator, device=args.device, out=args.out,
         )
     elif args.step == "prune":
         steps.prune_round(
             checkpoint_path=args.checkpoint, data_dir=args.data, method=args.method, pruner_name=args.pruner,
             pruner_options=args.pruner_options, pruning=args.pruning, round_index=args.round,
-            recipe=args.recipe, device=args.device, out=args.out,
+            recipe=args.recipe, accelerator=args.accelerator, device=args.device, out=args.out,
         )
     elif args.step == "evaluate":
         steps.evaluate_checkpoint(

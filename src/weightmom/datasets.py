@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from weightmom.atomic import atomic_path
 from weightmom.errors import DataError, SpecError
+from weightmom.sources import READERS, Arrays
 
 SPLITS = ("train", "test")
 _ARRAYS = ("images", "labels", "classes", "mean", "std")
@@ -57,37 +58,17 @@ class Split:
         return scaled.sub_(self.mean.view(1, -1, 1, 1)).div_(self.std.view(1, -1, 1, 1))
 
 
-def _prepare_digits(spec: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+def prepare(spec: dict[str, Any], raw_dir: str | Path, out_dir: str | Path) -> None:
+    """Build train.npz and test.npz for the dataset described by `spec` (a config entry).
 
-    digits = load_digits()
-    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
-    labels = digits.target.astype(np.int64)
-    classes = [str(c) for c in digits.target_names]
-    train_x, test_x, train_y, test_y = train_test_split(
-        images,
-        labels,
-        test_size=spec["test_fraction"],
-        stratify=labels,
-        random_state=spec["split_seed"],
-    )
-    return {"train": (train_x, train_y, classes), "test": (test_x, test_y, classes)}
-
-
-PREPARERS: dict[str, Callable[[dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray, list[str]]]]] = {
-    "digits": _prepare_digits,
-}
-
-
-def prepare(spec: dict[str, Any], out_dir: str | Path) -> None:
-    """Build train.npz and test.npz for the dataset described by `spec` (a config entry)."""
+    `raw_dir` holds what the source downloads or unpacks (data/raw/<dataset>).
+    """
     source = spec.get("source")
-    if source not in PREPARERS:
-        raise SpecError(
-            f"dataset source {source!r} cannot be prepared by this version; known: {sorted(PREPARERS)}"
-        )
-    splits = PREPARERS[source](spec)
+    if source not in READERS:
+        raise SpecError(f"unknown dataset source {source!r}; known: {sorted(READERS)}")
+    splits = READERS[source](spec, Path(raw_dir))
+    if "subset" in spec:
+        splits = {name: _stratified_subset(arrays, spec["subset"].get(name), spec.get("split_seed", 0)) for name, arrays in splits.items()}
     train_images = splits["train"][0].astype(np.float32) / 255.0
     mean = train_images.mean(axis=(0, 2, 3)).astype(np.float32)
     std = train_images.std(axis=(0, 2, 3)).astype(np.float32)
@@ -123,3 +104,15 @@ def load_split(path: str | Path) -> Split:
         torch.from_numpy(arrays["mean"].astype(np.float32)),
         torch.from_numpy(arrays["std"].astype(np.float32)),
     )
+
+
+def _stratified_subset(arrays: Arrays, size: int | None, seed: int) -> Arrays:
+    """`size` images with the class proportions of the full split (all of them if None)."""
+    images, labels, classes = arrays
+    if size is None or size >= len(labels):
+        return arrays
+    from sklearn.model_selection import train_test_split
+
+    index = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels, random_state=seed)[0]
+    index.sort()
+    return images[index], labels[index], classes

@@ -20,16 +20,29 @@ from weightmom.metrics import DENSE, LAYER_SCHEMA, METRIC_SCHEMA, write_rows
 from weightmom.models import build_model, prunable_parameters
 from weightmom.provenance import git_commit, settings_hash
 from weightmom.pruning import build_pruner, keep_counts
-from weightmom.recipe import Recipe
-from weightmom.training import describe_device, resolve_device, train
+from weightmom.recipe import Accelerator, Recipe
+from weightmom.training import ResumeFile, describe_device, resolve_device, train
 
 
-def prepare_data(spec: Mapping[str, Any], out_dir: str | Path) -> None:
-    datasets.prepare(dict(spec), out_dir)
+def download_data(spec: Mapping[str, Any], raw_dir: str | Path) -> None:
+    """Fetch the dataset's archive into `raw_dir`, verified against its MD5."""
+    from weightmom.download import fetch
+    from weightmom.sources import archive_name
+
+    fetch(spec["url"], Path(raw_dir) / archive_name(spec["url"]), spec["md5"], retries=spec["retries"], timeout=spec["timeout"])
+
+
+def prepare_data(spec: Mapping[str, Any], raw_dir: str | Path, out_dir: str | Path) -> None:
+    datasets.prepare(dict(spec), raw_dir, out_dir)
 
 
 def _load_train(data_dir: str | Path, device: torch.device) -> datasets.Split:
     return datasets.load_split(Path(data_dir) / "train.npz").to(device)
+
+
+def _resume_file(out: str | Path, key: str) -> ResumeFile:
+    """Per-epoch state lives beside the output, under a name Snakemake does not track."""
+    return ResumeFile(Path(out).parent / "resume.pt", key)
 
 
 def train_dense(
@@ -39,17 +52,23 @@ def train_dense(
     model_name: str,
     seed: int,
     recipe: Mapping[str, Any],
+    accelerator: Mapping[str, Any] | None = None,
     device: str,
     out: str | Path,
 ) -> None:
-    """Train the dense baseline every pruning method starts from."""
+    """Train the dense baseline every pruning method starts from (resumable per epoch)."""
     run_recipe = Recipe.from_dict(recipe, "dense recipe")
+    speed = Accelerator.from_dict(accelerator or {})
     target = resolve_device(device)
     data = _load_train(data_dir, target)
     torch.manual_seed(seed)
     model = build_model(model_name, data.input_shape, data.num_classes).to(target)
-    seconds = train(model, data, run_recipe, seed=seed, description=f"dense {model_name} seed{seed}")
-    masks = full_masks(prunable_parameters(model))
+    config_hash = settings_hash({"dataset": dataset, "model": model_name, "seed": seed, "recipe": dict(recipe)})
+    resume = _resume_file(out, config_hash)
+    seconds = train(
+        model, data, run_recipe, seed=seed, accelerator=speed, resume=resume, saved=resume.load(),
+        description=f"dense {model_name} seed{seed}",
+    )
     save_checkpoint(
         Checkpoint(
             model_name=model_name,
@@ -57,19 +76,20 @@ def train_dense(
             input_shape=data.input_shape,
             num_classes=data.num_classes,
             state_dict=model.state_dict(),
-            masks=masks,
+            masks=full_masks(prunable_parameters(model)),
             meta={
                 "method": DENSE,
                 "round": 0,
                 "seed": seed,
                 "target_sparsity": 0.0,
                 "train_seconds": seconds,
-                "config_hash": settings_hash({"dataset": dataset, "model": model_name, "seed": seed, "recipe": recipe}),
+                "config_hash": config_hash,
                 "device": describe_device(target),
             },
         ),
         out,
     )
+    resume.clear()
 
 
 def prune_round(
@@ -82,11 +102,17 @@ def prune_round(
     pruning: Mapping[str, Any],
     round_index: int,
     recipe: Mapping[str, Any],
+    accelerator: Mapping[str, Any] | None = None,
     device: str,
     out: str | Path,
 ) -> None:
-    """Round r from round r-1: update scores, prune to the schedule's count, fine-tune."""
+    """Round r from round r-1: update scores, prune to the schedule's count, fine-tune.
+
+    Resumable: a restarted job takes the masks and scores of its interrupted self and
+    continues fine-tuning from the last finished epoch.
+    """
     run_recipe = Recipe.from_dict(recipe, "fine-tuning recipe")
+    speed = Accelerator.from_dict(accelerator or {})
     pruner = build_pruner(pruner_name, pruner_options)
     previous = load_checkpoint(checkpoint_path)
     expected_method = DENSE if round_index == 1 else method
@@ -100,14 +126,24 @@ def prune_round(
     data = _load_train(data_dir, target)
     model = previous.build(target)
     params = prunable_parameters(model)
-    masks = {name: mask.to(target) for name, mask in previous.masks.items()}
-    state = {name: s.to(target) for name, s in previous.pruner_state.items()} or pruner.init_state(params)
-
-    keep = keep_counts(count_total(masks), pruning["target_compression"], pruning["rounds"], pruning["schedule"])
-    if pruner.granularity == "round":
-        pruner.observe(params, state)
-    generator = torch.Generator().manual_seed(seed * 1000 + round_index)
-    masks = pruner.prune(params, masks, state, keep[round_index], generator)
+    settings = {
+        "method": method, "pruner": pruner_name, "options": dict(pruner_options), "pruning": dict(pruning),
+        "round": round_index, "recipe": dict(recipe),
+    }
+    config_hash = settings_hash(settings, previous.meta["config_hash"])
+    resume = _resume_file(out, config_hash)
+    saved = resume.load()
+    keep = keep_counts(count_total(previous.masks), pruning["target_compression"], pruning["rounds"], pruning["schedule"])
+    if saved is not None:
+        masks = {name: mask.to(target) for name, mask in saved["extra"]["masks"].items()}
+        state = {name: s.to(target) for name, s in saved["extra"]["pruner_state"].items()}
+    else:
+        masks = {name: mask.to(target) for name, mask in previous.masks.items()}
+        state = {name: s.to(target) for name, s in previous.pruner_state.items()} or pruner.init_state(params)
+        if pruner.granularity == "round":
+            pruner.observe(params, state)
+        generator = torch.Generator().manual_seed(seed * 1000 + round_index)
+        masks = pruner.prune(params, masks, state, keep[round_index], generator)
 
     def observe() -> None:
         pruner.observe(params, state)
@@ -117,12 +153,15 @@ def prune_round(
         data,
         run_recipe,
         seed=seed * 1000 + round_index,
+        accelerator=speed,
         enforcer=MaskEnforcer(params, masks),
         on_step=observe if pruner.granularity == "step" else None,
         on_epoch=observe if pruner.granularity == "epoch" else None,
+        resume=resume,
+        saved=saved,
+        extra_state=lambda: {"masks": masks, "pruner_state": state},
         description=f"{method} round{round_index} {previous.model_name} seed{seed}",
     )
-    settings = {"method": method, "pruner": pruner_name, "options": dict(pruner_options), "pruning": dict(pruning)}
     save_checkpoint(
         Checkpoint(
             model_name=previous.model_name,
@@ -138,12 +177,13 @@ def prune_round(
                 "seed": seed,
                 "target_sparsity": 1.0 - keep[round_index] / keep[0],
                 "train_seconds": seconds,
-                "config_hash": settings_hash({**settings, "round": round_index, "recipe": dict(recipe)}, previous.meta["config_hash"]),
+                "config_hash": config_hash,
                 "device": describe_device(target),
             },
         ),
         out,
     )
+    resume.clear()
 
 
 def evaluate_checkpoint(

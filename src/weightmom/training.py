@@ -1,24 +1,35 @@
 """The training loop shared by dense training and per-round fine-tuning.
 
 The whole split lives in memory as a uint8 tensor on the training device; each batch is
-indexed, converted and normalised as one tensor operation (no per-image Python, no
-DataLoader workers). Data order comes from a generator seeded by the caller.
+indexed, augmented and normalised as tensor operations (no per-image Python, no
+DataLoader workers). Data order and augmentation of epoch e come from a generator seeded
+by (seed, e), so an epoch is the same whether or not the job was restarted before it.
+
+After every epoch the full training state (model, optimizer, schedule, RNG, and whatever
+the caller adds: masks, momentum scores) goes to a resume file; a restarted job continues
+from the last finished epoch and ends with the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import sys
 import time
-from typing import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from weightmom.atomic import atomic_path
+from weightmom.augment import augment_batch
 from weightmom.datasets import Split
 from weightmom.masks import MaskEnforcer
-from weightmom.recipe import Recipe
+from weightmom.recipe import Accelerator, Recipe
 
 Callback = Callable[[], None]
 
@@ -41,10 +52,50 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
     )
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler:
+def lr_factor(recipe: Recipe, epoch: int) -> float:
+    """Multiplier of the base learning rate during `epoch` (0-based)."""
     if recipe.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
-    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / recipe.epochs))
+    if recipe.lr_schedule == "step":
+        passed = sum(epoch >= round(m * recipe.epochs) for m in recipe.lr_milestones)
+        return recipe.lr_gamma**passed
+    return 1.0
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(recipe, epoch))
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+@dataclass(frozen=True)
+class ResumeFile:
+    """Per-epoch training state of one job; only a state with the same `key` is resumed."""
+
+    path: Path
+    key: str
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            print(f"{self.path}: unreadable resume state ({exc}); starting over", file=sys.stderr)
+            return None
+        if not isinstance(state, dict) or state.get("key") != self.key:
+            print(f"{self.path}: resume state of other settings; starting over", file=sys.stderr)
+            return None
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        with atomic_path(self.path) as tmp:
+            torch.save({"key": self.key, **state}, tmp)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def train(
@@ -53,28 +104,59 @@ def train(
     recipe: Recipe,
     *,
     seed: int,
+    accelerator: Accelerator = Accelerator(),
     enforcer: MaskEnforcer | None = None,
     on_step: Callback | None = None,
     on_epoch: Callback | None = None,
+    resume: ResumeFile | None = None,
+    saved: dict[str, Any] | None = None,
+    extra_state: Callable[[], dict[str, Any]] | None = None,
     description: str = "train",
 ) -> float:
-    """Train `model` in place on `data` (already on the model's device); returns seconds."""
-    generator = torch.Generator().manual_seed(seed)
+    """Train `model` in place on `data` (already on the model's device).
+
+    `saved` is a state loaded from `resume` to continue from; `extra_state` returns what
+    the caller wants saved with each epoch. Returns training seconds, resumed ones included.
+    """
+    device = data.labels.device
+    on_gpu = device.type == "cuda"
+    channels_last = on_gpu and accelerator.channels_last
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if on_gpu and accelerator.compile else model
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu and accelerator.bf16_autocast else contextlib.nullcontext()
+    )
     optimizer = make_optimizer(model, recipe)
     scheduler = make_scheduler(optimizer, recipe)
+    first_epoch, seconds_before = 0, 0.0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"])
+        first_epoch, seconds_before = saved["epoch"], saved["seconds"]
     count = data.labels.shape[0]
     start = time.perf_counter()
     model.train()
     if enforcer is not None:
         enforcer.apply()
-    progress = tqdm(range(recipe.epochs), desc=description, unit="epoch", file=sys.stderr, mininterval=1.0)
-    for _ in progress:
-        order = torch.randperm(count, generator=generator).to(data.labels.device)
-        total_loss = torch.zeros((), device=data.labels.device)
+    progress = tqdm(
+        range(first_epoch, recipe.epochs), desc=description, unit="epoch", file=sys.stderr, mininterval=1.0,
+        initial=first_epoch, total=recipe.epochs,
+    )
+    for epoch in progress:
+        generator = epoch_generator(seed, epoch)
+        order = torch.randperm(count, generator=generator).to(device)
+        total_loss = torch.zeros((), device=device)
         for begin in range(0, count, recipe.batch_size):
             index = order[begin : begin + recipe.batch_size]
-            logits = model(data.normalise(data.images[index]))
-            loss = F.cross_entropy(logits, data.labels[index])
+            images = augment_batch(data.images[index], recipe.augment, generator)
+            inputs = data.normalise(images)
+            if channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                loss = F.cross_entropy(forward(inputs), data.labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -86,5 +168,20 @@ def train(
         scheduler.step()
         if on_epoch is not None:
             on_epoch()
+        elapsed = seconds_before + time.perf_counter() - start
+        if resume is not None:
+            resume.save(
+                {
+                    "epoch": epoch + 1,
+                    "seconds": elapsed,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "extra": extra_state() if extra_state is not None else {},
+                }
+            )
         progress.set_postfix(loss=f"{float(total_loss) / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.4g}")
-    return time.perf_counter() - start
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    return seconds_before + time.perf_counter() - start

@@ -35,6 +35,14 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
+def raw_inputs(wildcards):
+    """The archive a downloaded source needs in data/raw/<dataset>/ (nothing for the others)."""
+    spec = config["datasets"][wildcards.dataset]
+    if "url" not in spec:
+        return []
+    return f"data/raw/{wildcards.dataset}/{spec['url'].rstrip('/').rsplit('/', 1)[-1]}"
+
+
 def run_dir(dataset, model, seed):
     return f"results/{dataset}/{model}/seed{seed}"
 

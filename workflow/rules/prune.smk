@@ -11,6 +11,7 @@ rule prune_round:
         ),
         pruning=as_json(config["pruning"]),
         recipe=as_json(config["training"]["finetune"]),
+        accelerator=as_json(config["accelerator"]),
         device=config["device"],
     threads: config["threads"]["prune"]
     log:
@@ -23,4 +24,5 @@ rule prune_round:
         "python -m weightmom prune --checkpoint {input.checkpoint} --data $(dirname {input.train})"
         " --method {wildcards.method} --pruner {params.pruner} --pruner-options {params.options:q}"
         " --pruning {params.pruning:q} --round {wildcards.round} --recipe {params.recipe:q}"
-        " --threads {threads} --device {params.device} --out {output} 2> {log}"
+        " --accelerator {params.accelerator:q} --threads {threads} --device {params.device}"
+        " --out {output} 2> {log}"

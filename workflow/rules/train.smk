@@ -5,6 +5,7 @@ rule train_dense:
         "results/{dataset}/{model}/seed{seed}/dense/checkpoint.pt",
     params:
         recipe=as_json(config["training"]["dense"]),
+        accelerator=as_json(config["accelerator"]),
         device=config["device"],
     threads: config["threads"]["train"]
     log:
@@ -16,4 +17,5 @@ rule train_dense:
     shell:
         "python -m weightmom train --data $(dirname {input.train}) --dataset {wildcards.dataset}"
         " --model {wildcards.model} --seed {wildcards.seed} --recipe {params.recipe:q}"
-        " --threads {threads} --device {params.device} --out {output} 2> {log}"
+        " --accelerator {params.accelerator:q} --threads {threads} --device {params.device}"
+        " --out {output} 2> {log}"

@@ -1,0 +1,127 @@
+"""The trainer: batched augmentation, schedules, determinism, and resuming after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from weightmom.augment import augment_batch
+from weightmom.checkpoint import load_checkpoint
+from weightmom.recipe import Augment, Recipe
+from weightmom.training import lr_factor
+
+from conftest import FAST_RECIPE
+
+
+def test_random_crop_and_flip_match_a_per_image_reference():
+    images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
+    augment = Augment(crop_padding=2, horizontal_flip=True)
+    out = augment_batch(images, augment, torch.Generator().manual_seed(3))
+    reference_draws = torch.Generator().manual_seed(3)
+    offset_y = torch.randint(0, 5, (16,), generator=reference_draws)
+    offset_x = torch.randint(0, 5, (16,), generator=reference_draws)
+    flip = torch.rand(16, generator=reference_draws) < 0.5
+    padded = F.pad(images, (2, 2, 2, 2))
+    for i in range(16):
+        crop = padded[i, :, offset_y[i] : offset_y[i] + 8, offset_x[i] : offset_x[i] + 8]
+        assert torch.equal(out[i], crop.flip(2) if flip[i] else crop)
+    assert out.dtype == torch.uint8 and 0 < int(flip.sum()) < 16
+
+
+def test_no_augmentation_is_the_identity():
+    images = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8)
+    assert torch.equal(augment_batch(images, Augment(), torch.Generator()), images)
+
+
+def test_learning_rate_schedules():
+    base = dict(FAST_RECIPE, epochs=100)
+    step = Recipe.from_dict({**base, "lr_schedule": "step", "lr_milestones": [0.5, 0.75], "lr_gamma": 0.1})
+    assert [lr_factor(step, e) for e in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    cosine = Recipe.from_dict({**base, "lr_schedule": "cosine"})
+    assert lr_factor(cosine, 0) == 1 and lr_factor(cosine, 50) == pytest.approx(0.5)
+
+
+def _command(data_dir: Path, out: Path, epochs: int) -> list[str]:
+    recipe = {**FAST_RECIPE, "epochs": epochs, "augment": {"crop_padding": 1, "horizontal_flip": True}}
+    return [
+        sys.executable, "-m", "weightmom", "train", "--data", str(data_dir), "--dataset", "digits", "--model", "cnn",
+        "--seed", "3", "--recipe", json.dumps(recipe), "--threads", "1", "--device", "cpu", "--out", str(out),
+    ]
+
+
+def _kill_after_epochs(command: list[str], resume: Path, epochs: int) -> None:
+    """Start a real training process and SIGKILL it in the middle of a later epoch."""
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if resume.exists():
+            try:
+                if torch.load(resume, weights_only=True)["epoch"] >= epochs:
+                    break
+            except Exception:  # being replaced right now; look again
+                pass
+        time.sleep(0.05)
+    time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def test_killed_training_resumes_to_the_same_weights(digits_dir, tmp_path):
+    epochs = 8
+    reference = tmp_path / "reference/checkpoint.pt"
+    subprocess.run(_command(digits_dir, reference, epochs), check=True, stderr=subprocess.DEVNULL)
+
+    out = tmp_path / "killed/checkpoint.pt"
+    resume = out.parent / "resume.pt"
+    _kill_after_epochs(_command(digits_dir, out, epochs), resume, 3)
+    assert not out.exists() and resume.exists()
+    killed_at = torch.load(resume, weights_only=True)["epoch"]
+    assert 3 <= killed_at < epochs
+    assert not [p for p in out.parent.iterdir() if p.name not in {"resume.pt"} and not p.name.startswith(".tmp-")]
+
+    subprocess.run(_command(digits_dir, out, epochs), check=True, stderr=subprocess.DEVNULL)
+    assert not resume.exists()
+    first, second = load_checkpoint(reference), load_checkpoint(out)
+    assert first.state_dict.keys() == second.state_dict.keys()
+    for key in first.state_dict:
+        assert torch.equal(first.state_dict[key], second.state_dict[key]), key
+
+
+def test_resume_state_of_other_settings_is_ignored(digits_dir, tmp_path):
+    out = tmp_path / "run/checkpoint.pt"
+    resume = out.parent / "resume.pt"
+    _kill_after_epochs(_command(digits_dir, out, 8), resume, 2)
+    result = subprocess.run(_command(digits_dir, out, 3), capture_output=True, text=True, check=True)
+    assert "resume state of other settings; starting over" in result.stderr
+    assert load_checkpoint(out).meta["train_seconds"] > 0
+
+
+def test_killed_pruning_round_resumes_with_the_same_masks_scores_and_weights(dense_mlp, digits_dir, tmp_path):
+    def command(out: Path) -> list[str]:
+        return [
+            sys.executable, "-m", "weightmom", "prune", "--checkpoint", str(dense_mlp), "--data", str(digits_dir),
+            "--method", "weightmom", "--pruner", "weightmom",
+            "--pruner-options", json.dumps({"score": "momentum", "allocation": "relative", "beta": 0.7, "granularity": "epoch", "min_density": 0.02}),
+            "--pruning", json.dumps({"target_compression": 15, "rounds": 2, "schedule": "geometric"}), "--round", "1",
+            "--recipe", json.dumps({**FAST_RECIPE, "epochs": 40}), "--threads", "1", "--device", "cpu", "--out", str(out),
+        ]
+
+    reference = tmp_path / "reference/checkpoint.pt"
+    subprocess.run(command(reference), check=True, stderr=subprocess.DEVNULL)
+    out = tmp_path / "killed/checkpoint.pt"
+    _kill_after_epochs(command(out), out.parent / "resume.pt", 5)
+    assert not out.exists()
+    subprocess.run(command(out), check=True, stderr=subprocess.DEVNULL)
+    first, second = load_checkpoint(reference), load_checkpoint(out)
+    for field in ("state_dict", "masks", "pruner_state"):
+        a, b = getattr(first, field), getattr(second, field)
+        assert all(torch.equal(a[k], b[k]) for k in a), field
