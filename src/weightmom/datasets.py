@@ -19,7 +19,7 @@ import torch
 
 from weightmom.atomic import atomic_path
 from weightmom.errors import DataError, SpecError
-from weightmom.sources import READERS, Arrays
+from weightmom.sources import READERS, stratified_indices
 
 SPLITS = ("train", "test")
 _ARRAYS = ("images", "labels", "classes", "mean", "std")
@@ -67,8 +67,10 @@ def prepare(spec: dict[str, Any], raw_dir: str | Path, out_dir: str | Path) -> N
     if source not in READERS:
         raise SpecError(f"unknown dataset source {source!r}; known: {sorted(READERS)}")
     splits = READERS[source](spec, Path(raw_dir))
-    if "subset" in spec:
-        splits = {name: _stratified_subset(arrays, spec["subset"].get(name), spec.get("split_seed", 0)) for name, arrays in splits.items()}
+    subset = spec.get("subset", {})
+    for name, (images, labels, classes) in splits.items():
+        chosen = stratified_indices(labels, subset.get(name), spec.get("split_seed", 0))
+        splits[name] = (images[chosen], labels[chosen], classes)
     train_images = splits["train"][0].astype(np.float32) / 255.0
     mean = train_images.mean(axis=(0, 2, 3)).astype(np.float32)
     std = train_images.std(axis=(0, 2, 3)).astype(np.float32)
@@ -105,14 +107,3 @@ def load_split(path: str | Path) -> Split:
         torch.from_numpy(arrays["std"].astype(np.float32)),
     )
 
-
-def _stratified_subset(arrays: Arrays, size: int | None, seed: int) -> Arrays:
-    """`size` images with the class proportions of the full split (all of them if None)."""
-    images, labels, classes = arrays
-    if size is None or size >= len(labels):
-        return arrays
-    from sklearn.model_selection import train_test_split
-
-    index = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels, random_state=seed)[0]
-    index.sort()
-    return images[index], labels[index], classes

@@ -36,17 +36,28 @@ class MaskEnforcer:
             raise ValueError(f"masks and prunable parameters differ on {missing}")
         self.params = [parameters[name] for name in masks]
         self.multipliers = [masks[name].to(device=p.device, dtype=p.dtype) for name, p in zip(masks, self.params)]
+        self._with_buffers: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
 
     @torch.no_grad()
     def apply(self, optimizer: torch.optim.Optimizer | None = None) -> None:
-        torch._foreach_mul_(self.params, self.multipliers)
-        if optimizer is None:
-            return
-        buffers, multipliers = [], []
+        if optimizer is not None and self._with_buffers is None:
+            self._with_buffers = self._collect_buffers(optimizer)
+        if optimizer is None or self._with_buffers is None:
+            torch._foreach_mul_(self.params, self.multipliers)
+        else:
+            torch._foreach_mul_(*self._with_buffers)
+
+    def _collect_buffers(self, optimizer: torch.optim.Optimizer) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+        """Weights and momentum buffers in one list, so one fused call masks both.
+
+        SGD creates a buffer at its first step and updates it in place from then on, so
+        the list is built once; before any buffer exists only the weights are masked.
+        """
+        tensors, multipliers = list(self.params), list(self.multipliers)
         for param, multiplier in zip(self.params, self.multipliers):
             buffer = optimizer.state.get(param, {}).get("momentum_buffer")
-            if buffer is not None:
-                buffers.append(buffer)
-                multipliers.append(multiplier)
-        if buffers:
-            torch._foreach_mul_(buffers, multipliers)
+            if buffer is None:
+                return None
+            tensors.append(buffer)
+            multipliers.append(multiplier)
+        return tensors, multipliers

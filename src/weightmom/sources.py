@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any, Callable
@@ -21,9 +22,19 @@ Arrays = tuple[np.ndarray, np.ndarray, list[str]]
 Splits = dict[str, Arrays]
 
 
+def stratified_indices(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of `size` items with the class proportions of `labels` (all if None)."""
+    if size is None or size >= len(labels):
+        return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    chosen = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels, random_state=seed)[0]
+    return np.sort(chosen)
+
+
 def archive_name(url: str) -> str:
     """The archive's file name in data/raw/<dataset>/: the last part of its address."""
-    return url.rstrip("/").rsplit("/", 1)[-1]
+    return os.path.basename(url)
 
 
 def read_digits(spec: dict[str, Any], raw_dir: Path) -> Splits:
@@ -111,9 +122,13 @@ def read_imagefolder(spec: dict[str, Any], raw_dir: Path) -> Splits:
     resize = spec.get("resize")
     splits = {}
     shape = None
+    subset = spec.get("subset", {})
     for split, folder in folders.items():
+        targets = np.asarray(folder.targets, dtype=np.int64)
+        chosen = stratified_indices(targets, subset.get(split), spec.get("split_seed", 0))
         images = []
-        for path, _ in folder.samples:
+        for index in chosen:
+            path = folder.samples[index][0]
             try:
                 with Image.open(path) as image:
                     image = image.convert("RGB")
@@ -131,7 +146,7 @@ def read_imagefolder(spec: dict[str, Any], raw_dir: Path) -> Splits:
                 )
             images.append(array)
         stacked = np.stack(images).transpose(0, 3, 1, 2).copy()
-        splits[split] = (stacked, np.asarray(folder.targets, dtype=np.int64), list(folder.classes))
+        splits[split] = (stacked, targets[chosen], list(folder.classes))
     return splits
 
 

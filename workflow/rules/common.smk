@@ -40,7 +40,7 @@ def raw_inputs(wildcards):
     spec = config["datasets"][wildcards.dataset]
     if "url" not in spec:
         return []
-    return f"data/raw/{wildcards.dataset}/{spec['url'].rstrip('/').rsplit('/', 1)[-1]}"
+    return f"data/raw/{wildcards.dataset}/{os.path.basename(spec['url'])}"
 
 
 def run_dir(dataset, model, seed):

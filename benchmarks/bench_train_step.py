@@ -1,0 +1,121 @@
+"""Training throughput of the project's trainer against a minimal plain-PyTorch loop.
+
+Same model, same data (CIFAR-shaped uint8 images held in memory), same batch size and
+optimizer, no augmentation in either. Three measurements, interleaved so that machine
+noise hits all of them alike; each is the median images/s over `--repeats` runs:
+
+    plain     a minimal loop: index, normalise, forward, backward, SGD step
+    trainer   weightmom.training.train, dense
+    masked    weightmom.training.train with masks at 15x compression enforced every step
+
+Goals: trainer >= 90% of plain, masked >= 97% of trainer (unmasked). Exit status 1 when a
+goal is missed.
+
+    python benchmarks/bench_train_step.py                       # ResNet-20, CPU, 2 threads
+    python benchmarks/bench_train_step.py --model vgg16_bn --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from weightmom.datasets import Split
+from weightmom.masks import MaskEnforcer
+from weightmom.models import build_model, prunable_parameters
+from weightmom.pruning import build_pruner
+from weightmom.masks import full_masks
+from weightmom.recipe import Accelerator, Recipe
+from weightmom.training import resolve_device, train
+
+
+def synthetic_split(images: int, device: torch.device) -> Split:
+    generator = torch.Generator().manual_seed(0)
+    return Split(
+        torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=generator),
+        torch.randint(0, 10, (images,), generator=generator),
+        tuple(str(i) for i in range(10)),
+        torch.full((3,), 0.5),
+        torch.full((3,), 0.25),
+    ).to(device)
+
+
+def plain_loop(model: torch.nn.Module, data: Split, recipe: Recipe, seed: int) -> None:
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    mean, std = data.mean.view(1, -1, 1, 1), data.std.view(1, -1, 1, 1)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(recipe.epochs):
+        order = torch.randperm(len(data.labels), generator=generator).to(data.labels.device)
+        for begin in range(0, len(order), recipe.batch_size):
+            index = order[begin : begin + recipe.batch_size]
+            inputs = (data.images[index].float() / 255 - mean) / std
+            loss = F.cross_entropy(model(inputs), data.labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet20")
+    parser.add_argument("--images", type=int, default=1536, help="images per epoch")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    data = synthetic_split(args.images, device)
+    recipe = Recipe(epochs=1, batch_size=args.batch_size, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="constant")
+    # The plain loop has none of the GPU switches, so the trainer runs without them too.
+    plain_speed = Accelerator(channels_last=False, bf16_autocast=False, compile=False)
+
+    def fresh_model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return build_model(args.model, (3, 32, 32), 10).to(device)
+
+    def masked_run(model: torch.nn.Module) -> None:
+        params = prunable_parameters(model)
+        pruner = build_pruner("global_magnitude", {"min_density": 0.0})
+        total = sum(p.numel() for p in params.values())
+        masks = pruner.prune(params, full_masks(params), {}, round(total / 15), torch.Generator())
+        train(model, data, recipe, seed=0, accelerator=plain_speed, enforcer=MaskEnforcer(params, masks), description="masked")
+
+    runs = {
+        "plain": lambda model: plain_loop(model, data, recipe, 0),
+        "trainer": lambda model: train(model, data, recipe, seed=0, accelerator=plain_speed, description="trainer"),
+        "masked": masked_run,
+    }
+    timings: dict[str, list[float]] = {name: [] for name in runs}
+    for name, run in runs.items():  # warm-up: allocator, kernels, thread pools
+        run(fresh_model())
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            model = fresh_model()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            run(model)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            timings[name].append(args.images / (time.perf_counter() - start))
+    speed = {name: statistics.median(values) for name, values in timings.items()}
+    trainer_ratio, masked_ratio = speed["trainer"] / speed["plain"], speed["masked"] / speed["trainer"]
+    print(f"model {args.model}, device {device}, threads {args.threads}, batch {args.batch_size}, "
+          f"{args.images} images x {args.repeats} repeats (median images/s)")
+    for name, value in speed.items():
+        print(f"  {name:8s} {value:9.1f} images/s   (runs: {', '.join(f'{v:.0f}' for v in timings[name])})")
+    ok_trainer, ok_masked = trainer_ratio >= 0.90, masked_ratio >= 0.97
+    print(f"trainer / plain   = {trainer_ratio:.3f}  (goal >= 0.90: {'met' if ok_trainer else 'NOT met'})")
+    print(f"masked / unmasked = {masked_ratio:.3f}  (goal >= 0.97: {'met' if ok_masked else 'NOT met'})")
+    return 0 if ok_trainer and ok_masked else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
