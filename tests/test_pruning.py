@@ -157,8 +157,8 @@ def test_geometric_schedule_keeps_the_same_fraction_each_round():
     "name, options, message",
     [
         ("weightmom", {**WEIGHTMOM_OPTIONS, "betta": 0.1}, "betta"),
-        ("magnitude", {}, "min_density"),
-        ("lottery", {}, "lottery"),
+        ("magnitude", {"min_density": 1.5}, "min_density"),
+        ("nosuch", {}, "unknown pruner 'nosuch'"),
         ("weightmom", {**WEIGHTMOM_OPTIONS, "beta": 1.5}, "beta"),
     ],
 )

@@ -37,9 +37,16 @@ def row_files(tmp_path):
     return paths
 
 
+def _table(row_files, tmp_path, kind="paper", tolerance=1.0, options=None):
+    reports.make_table(
+        title="Toy", kind=kind, metric_rows=row_files, models=["net"], methods=["wm", "mag"], target_compression=15,
+        tolerance=tolerance, method_options=options or {}, out_prefix=tmp_path / "t/toy",
+    )
+    return pd.read_parquet(tmp_path / "t/toy.parquet")
+
+
 def test_table_has_paper_shape_with_mean_and_std_over_seeds(row_files, tmp_path):
-    reports.make_table(title="Toy", metric_rows=row_files, models=["net"], methods=["wm", "mag"], out_prefix=tmp_path / "t/toy")
-    table = pd.read_parquet(tmp_path / "t/toy.parquet")
+    table = _table(row_files, tmp_path)
     assert list(table["method"]) == ["wm", "mag"]
     wm = table.iloc[0]
     assert wm["dense_top1_mean"] == pytest.approx(91.0)
@@ -49,8 +56,32 @@ def test_table_has_paper_shape_with_mean_and_std_over_seeds(row_files, tmp_path)
     assert wm["compression_mean"] == pytest.approx(15.0)
     assert wm["seeds"] == 2
     markdown = (tmp_path / "t/toy.md").read_text()
-    assert "| net     | wm       | 91.00 ± 1.41" in markdown
+    assert "| net     | **wm**   | 91.00 ± 1.41      | **87.00 ± 1.41**" in markdown
+    assert "| net     | mag      | 91.00 ± 1.41      | 81.00 ± 1.41 " in markdown
     assert pd.read_csv(tmp_path / "t/toy.csv").shape == table.shape
+    assert list(table["best"]) == [True, False]
+
+
+def test_max_compression_within_tolerance_by_hand(row_files, tmp_path):
+    # wm seed 0: drops 1 (4x), 2 (15x); seed 1: 1 (4x), 6 (15x) -> within 1 point: 4x, 4x
+    # mag: drops 5 and 10 / 5 and 10 -> only round 0 qualifies: 1x
+    table = _table(row_files, tmp_path, tolerance=1.0)
+    assert list(table["max_compression_mean"]) == [4.0, 1.0]
+    table = _table(row_files, tmp_path, tolerance=2.0)
+    assert list(table["max_compression_mean"]) == [pytest.approx(9.5), 1.0]  # 15x for seed 0, 4x for seed 1
+
+
+def test_latex_table_is_booktabs_and_ablation_shows_options(row_files, tmp_path):
+    _table(row_files, tmp_path, kind="ablation", options={"wm": {"pruner": "weightmom", "beta": 0.5}, "mag": {"pruner": "magnitude"}})
+    tex = (tmp_path / "t/toy.tex").read_text()
+    lines = tex.splitlines()
+    assert lines[2].startswith(r"\begin{tabular}{llll") and r"\toprule" in lines and r"\bottomrule" in lines
+    assert r"\textbf{wm}" in tex and r"$91.00 \pm 1.41$" in tex and r"\textbf{$87.00 \pm 1.41$}" in tex
+    header = lines[4]
+    assert header.startswith("Model & Method & beta & pruner & Dense top-1")
+    assert r"0.5 & weightmom" in tex and r"- & magnitude" in tex
+    markdown = (tmp_path / "t/toy.md").read_text()
+    assert "| beta   | pruner" in markdown
 
 
 def test_collect_gives_every_method_its_round_zero(row_files, tmp_path):
@@ -79,3 +110,21 @@ def test_row_file_of_another_schema_version_is_refused(row_files, tmp_path):
     pq.write_table(table, tmp_path / "future.parquet")
     with pytest.raises(MetricsError, match="future.parquet: schema_version"):
         read_rows([tmp_path / "future.parquet"], METRIC_SCHEMA)
+
+
+def test_density_figure_from_layer_rows(tmp_path):
+    from weightmom.metrics import LAYER_SCHEMA
+
+    paths = []
+    for method, densities in (("wm", [0.5, 0.1, 0.02]), ("mag", [0.2, 0.2, 0.2])):
+        for round_index, scale in ((1, 2.0), (2, 1.0)):
+            rows = [
+                {"dataset": "toy", "model": "net", "method": method, "seed": 0, "round": round_index, "layer": f"l{i}.weight",
+                 "numel": 100, "nonzero": round(100 * d * scale), "density": d * scale, "flops_dense": 1e4, "flops_sparse": 1e4 * d}
+                for i, d in enumerate(densities)
+            ]
+            path = tmp_path / f"{method}{round_index}.parquet"
+            write_rows(rows, LAYER_SCHEMA, path)
+            paths.append(path)
+    reports.make_density_figure(title="toy", layer_rows=paths, methods=["wm", "mag"], out=tmp_path / "d.png")
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"

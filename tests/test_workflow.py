@@ -38,7 +38,11 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def _reduced_config() -> dict:
     config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
-    config["tables"]["digits"]["models"] = ["mlp"]
+    config["methods"] = {name: config["methods"][name] for name in ("weightmom", "magnitude", "lottery", "lamp")}
+    config["tables"] = {
+        "digits": {"dataset": "digits", "models": ["mlp"]},
+        "digits_ablation": {"dataset": "digits", "models": ["mlp"], "kind": "ablation", "methods": ["weightmom", "magnitude"]},
+    }
     config["training"]["dense"]["epochs"] = 3
     config["training"]["finetune"]["epochs"] = 1
     config["pruning"]["rounds"] = 2
@@ -54,7 +58,11 @@ def _write_config(workdir: Path, config: dict) -> str:
 
 def test_schema_names_match_the_registries():
     assert sorted(SCHEMA["$defs"]["model"]["enum"]) == model_names()
-    assert sorted(SCHEMA["$defs"]["method"]["properties"]["pruner"]["enum"]) == pruner_names()
+    from weightmom.pruning.registry import _METHODS
+
+    package_schemas = sorted(p.stem for p in (REPO / "src/weightmom/pruning/methods").glob("*.yaml"))
+    built_in = [n for n in pruner_names() if _METHODS[n][0].__module__.startswith("weightmom.pruning.methods.")]
+    assert package_schemas == built_in
 
 
 def test_schema_defaults_match_the_library_defaults():
@@ -91,7 +99,10 @@ def test_download_and_prepare_rules_fetch_over_http(tmp_path):
         (lambda c: c["training"]["dense"].update(epochs=0), "instance['training']['dense']['epochs']"),
         (lambda c: c["pruning"].update(target_compression=1), "instance['pruning']['target_compression']"),
         (lambda c: c["tables"]["digits"].update(models=["resnet9000"]), "'resnet9000' is not one of"),
-        (lambda c: c["methods"]["weightmom"].update(pruner="lottery"), "instance['methods']['weightmom']"),
+        (lambda c: c["methods"]["weightmom"].update(pruner="lottery"), "config key methods.weightmom (pruner lottery)"),
+        (lambda c: c["methods"]["weightmom"].update(pruner="nosuch"), "methods.weightmom.pruner: 'nosuch' is not a pruning method"),
+        (lambda c: c["tables"]["digits"].update(methods=["weightmom", "wm"]), "tables.digits.methods: ['wm']"),
+        (lambda c: c["methods"]["lottery"].update(rewind_epoch=99), "methods.lottery.rewind_epoch: 99"),
         (lambda c: c.update(methods={}), "instance['methods']"),
         (lambda c: c["tables"]["digits"].update(dataset="mnist"), "tables.digits.dataset: 'mnist'"),
         (lambda c: c.update(sedes=[0]), "'sedes' was unexpected"),
@@ -149,9 +160,13 @@ def test_demo_workflow_end_to_end(tmp_path):
 
     table = (workdir / "results/tables/digits.md").read_text()
     for method in methods:
-        assert f"| {method}" in table
-    assert (workdir / "results/tables/digits.csv").exists() and (workdir / "results/tables/digits.parquet").exists()
-    assert (workdir / "results/figures/digits/mlp.png").stat().st_size > 10_000
+        assert re.search(rf"\| (\*\*)?{method}(\*\*)? +\|", table), method
+    assert table.count("**") >= 4  # the best method per model: its name and its top-1 in bold
+    for ext in ("csv", "parquet", "tex"):
+        assert (workdir / f"results/tables/digits.{ext}").exists()
+    assert "| beta " in (workdir / "results/tables/digits_ablation.md").read_text()
+    for kind in ("accuracy", "density"):
+        assert (workdir / f"results/figures/digits/mlp_{kind}.png").stat().st_size > 10_000
     assert (workdir / "logs/benchmarks/digits/mlp/seed0/dense/train.tsv").exists()
     assert (workdir / "logs/benchmarks/digits/mlp/seed1/weightmom/round2/prune.tsv").exists()
     assert "epoch" in (workdir / "logs/digits/mlp/seed0/dense/train.log").read_text()  # the progress bar
@@ -171,10 +186,8 @@ def test_demo_workflow_end_to_end(tmp_path):
         f"{round_dir}/round2/layers.parquet",
         "results/metrics.parquet",
         "results/layers.parquet",
-        "results/tables/digits.md",
-        "results/tables/digits.csv",
-        "results/tables/digits.parquet",
-        "results/figures/digits/mlp.png",
+        *(f"results/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "csv", "parquet")),
+        *(f"results/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density")),
     }
     rerun = _snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -185,15 +198,16 @@ def test_demo_workflow_end_to_end(tmp_path):
 
 
 def _training_process(snakemake: subprocess.Popen, deadline: float):
+    """The Python process of the training job (not the shell Snakemake wraps it in)."""
     import psutil
 
     while time.monotonic() < deadline:
         for child in psutil.Process(snakemake.pid).children(recursive=True):
             try:
-                command = " ".join(child.cmdline())
+                command = child.cmdline()
             except psutil.NoSuchProcess:
                 continue
-            if "-m weightmom train" in command:
+            if command[1:4] == ["-m", "weightmom", "train"]:
                 return child
         time.sleep(0.05)
     raise AssertionError("the training job did not start")

@@ -32,6 +32,8 @@ class Checkpoint:
     masks: dict[str, torch.Tensor]
     pruner_state: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: dense runs only: weights after selected epochs, for methods that rewind to them
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
 
     def build(self, device: torch.device | str = "cpu") -> nn.Module:
         """The model with these weights, on `device`."""
@@ -52,6 +54,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "masks": {k: v.cpu() for k, v in checkpoint.masks.items()},
         "pruner_state": {k: v.detach().cpu() for k, v in checkpoint.pruner_state.items()},
         "meta": checkpoint.meta,
+        "snapshots": checkpoint.snapshots,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -80,6 +83,7 @@ def load_checkpoint(path: str | Path, *, model_name: str | None = None, dataset:
         masks=payload["masks"],
         pruner_state=payload["pruner_state"],
         meta=payload["meta"],
+        snapshots=payload.get("snapshots", {}),
     )
     for key, expected in (("model_name", model_name), ("dataset", dataset)):
         if expected is not None and getattr(checkpoint, key) != expected:

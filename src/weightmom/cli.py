@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--model", required=True)
     train.add_argument("--seed", type=int, required=True)
     train.add_argument("--recipe", type=_json_object, required=True)
+    train.add_argument("--snapshot-epochs", type=int, nargs="*", default=[], help="keep the weights after these epochs")
     train.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     train.add_argument("--out", required=True)
 
@@ -63,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--pruning", type=_json_object, required=True, help="target_compression, rounds, schedule")
     prune.add_argument("--round", type=int, required=True)
     prune.add_argument("--recipe", type=_json_object, required=True, help="fine-tuning recipe")
+    prune.add_argument("--dense-checkpoint", help="needed by methods that rewind weights")
+    prune.add_argument("--dense-recipe", type=_json_object, help="needed by methods that rewind the learning rate")
     prune.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     prune.add_argument("--out", required=True)
 
@@ -79,10 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--metrics-out", required=True)
     collect.add_argument("--layers-out", required=True)
 
-    table = add("table", "Write a paper table as <prefix>.md, .csv and .parquet.")
+    table = add("table", "Write a paper table as <prefix>.md, .tex, .csv and .parquet.")
     table.add_argument("--title", required=True)
+    table.add_argument("--kind", choices=["paper", "ablation"], required=True)
     table.add_argument("--models", nargs="+", required=True)
     table.add_argument("--methods", nargs="+", required=True)
+    table.add_argument("--target-compression", type=float, required=True)
+    table.add_argument("--tolerance", type=float, required=True, help="accuracy drop (points) for the max-compression column")
+    table.add_argument("--method-options", type=_json_object, default={}, help="method -> options, shown in ablation tables")
     table.add_argument("--metric-rows", nargs="+", required=True)
     table.add_argument("--out-prefix", required=True)
 
@@ -91,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     figure.add_argument("--methods", nargs="+", required=True)
     figure.add_argument("--metric-rows", nargs="+", required=True)
     figure.add_argument("--out", required=True)
+
+    density = add("density-figure", "Plot each layer's density after the final round, one line per method.")
+    density.add_argument("--title", required=True)
+    density.add_argument("--methods", nargs="+", required=True)
+    density.add_argument("--layer-rows", nargs="+", required=True)
+    density.add_argument("--out", required=True)
     return parser
 
 
@@ -103,7 +116,7 @@ def _run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     # Import only what the step needs: every job pays for its imports, and torch alone
     # costs a second or more.
-    if args.step in ("collect", "table", "figure"):
+    if args.step in ("collect", "table", "figure", "density-figure"):
         from weightmom import reports as steps
     else:
         from weightmom import runs as steps
@@ -114,13 +127,15 @@ def _run(args: argparse.Namespace) -> None:
     elif args.step == "train":
         steps.train_dense(
             data_dir=args.data, dataset=args.dataset, model_name=args.model, seed=args.seed,
-            recipe=args.recipe, accelerator=args.accelerator, device=args.device, out=args.out,
+            recipe=args.recipe, snapshot_epochs=args.snapshot_epochs, accelerator=args.accelerator,
+            device=args.device, out=args.out,
         )
     elif args.step == "prune":
         steps.prune_round(
             checkpoint_path=args.checkpoint, data_dir=args.data, method=args.method, pruner_name=args.pruner,
             pruner_options=args.pruner_options, pruning=args.pruning, round_index=args.round,
-            recipe=args.recipe, accelerator=args.accelerator, device=args.device, out=args.out,
+            recipe=args.recipe, dense_checkpoint_path=args.dense_checkpoint, dense_recipe=args.dense_recipe,
+            accelerator=args.accelerator, device=args.device, out=args.out,
         )
     elif args.step == "evaluate":
         steps.evaluate_checkpoint(
@@ -134,11 +149,14 @@ def _run(args: argparse.Namespace) -> None:
         )
     elif args.step == "table":
         steps.make_table(
-            title=args.title, metric_rows=args.metric_rows, models=args.models,
-            methods=args.methods, out_prefix=args.out_prefix,
+            title=args.title, kind=args.kind, metric_rows=args.metric_rows, models=args.models, methods=args.methods,
+            target_compression=args.target_compression, tolerance=args.tolerance,
+            method_options=args.method_options, out_prefix=args.out_prefix,
         )
     elif args.step == "figure":
         steps.make_figure(title=args.title, metric_rows=args.metric_rows, methods=args.methods, out=args.out)
+    elif args.step == "density-figure":
+        steps.make_density_figure(title=args.title, layer_rows=args.layer_rows, methods=args.methods, out=args.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

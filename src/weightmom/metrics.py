@@ -8,11 +8,13 @@ missing columns or another version, naming the file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pandas is imported where frames are built: evaluation jobs do not need it
+    import pandas as pd
 
 from weightmom.atomic import atomic_path
 from weightmom.errors import MetricsError
@@ -74,22 +76,24 @@ def write_rows(rows: Sequence[Mapping], schema: pa.Schema, path: str | Path) -> 
     write_table(table, path)
 
 
-def write_table(table: pa.Table | pd.DataFrame, path: str | Path) -> None:
-    if isinstance(table, pd.DataFrame):
+def write_table(table: "pa.Table | pd.DataFrame", path: str | Path) -> None:
+    if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
 
-def read_rows(paths: Iterable[str | Path], schema: pa.Schema) -> pd.DataFrame:
+def read_rows(paths: Iterable[str | Path], schema: pa.Schema) -> "pd.DataFrame":
     """Concatenate row files, checking each against `schema`."""
+    import pandas as pd
+
     frames = [_read_checked(Path(p), schema) for p in paths]
     if not frames:
         return schema.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_checked(path: Path, schema: pa.Schema) -> pd.DataFrame:
+def _read_checked(path: Path, schema: pa.Schema) -> "pd.DataFrame":
     try:
         table = pq.read_table(path)
     except FileNotFoundError:
@@ -108,8 +112,10 @@ def _read_checked(path: Path, schema: pa.Schema) -> pd.DataFrame:
         raise MetricsError(f"{path}: columns of the wrong type: {exc}") from None
 
 
-def expand_dense(frame: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+def expand_dense(frame: "pd.DataFrame", methods: Sequence[str]) -> "pd.DataFrame":
     """Round 0 of every method is the shared dense checkpoint: give each method its copy."""
+    import pandas as pd
+
     dense = frame[frame["method"] == DENSE]
     copies = [dense.assign(method=method) for method in methods]
     pruned = frame[frame["method"] != DENSE]

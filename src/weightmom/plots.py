@@ -50,3 +50,30 @@ def accuracy_vs_compression(frame: pd.DataFrame, methods: Sequence[str], title: 
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")
     plt.close(figure)
+
+
+def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path: str | Path) -> None:
+    """Density of every prunable layer after the final round, one line per method (mean
+    over seeds), layers in network order: a collapsing layer shows as a drop to the floor."""
+    final = layers[layers["round"] == layers.groupby("method")["round"].transform("max")]
+    order = list(dict.fromkeys(final["layer"]))
+    figure, axes = plt.subplots(figsize=(max(6.4, 0.35 * len(order) + 2), 4.4), dpi=150)
+    for method in methods:
+        rows = final[final["method"] == method]
+        if rows.empty:
+            continue
+        density = rows.groupby("layer")["density"].mean().reindex(order) * 100
+        axes.plot(range(len(order)), density.to_numpy(), marker="o", markersize=3, label=method)
+    axes.set_yscale("log")
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
+    axes.set_xticks(range(len(order)))
+    axes.set_xticklabels([name.removesuffix(".weight") for name in order], rotation=60, ha="right", fontsize=7)
+    axes.set_xlabel("prunable layer (network order)")
+    axes.set_ylabel("surviving weights (%, log scale)")
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(title="method", fontsize=8)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)

@@ -7,19 +7,19 @@ user can run any of them by hand.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from weightmom import datasets
 from weightmom.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from weightmom.errors import CheckpointError
+from weightmom.errors import CheckpointError, SpecError
 from weightmom.evaluation import evaluate, layer_flops
 from weightmom.masks import MaskEnforcer, count_kept, count_total, full_masks
 from weightmom.metrics import DENSE, LAYER_SCHEMA, METRIC_SCHEMA, write_rows
 from weightmom.models import build_model, prunable_parameters
 from weightmom.provenance import git_commit, settings_hash
-from weightmom.pruning import build_pruner, keep_counts
+from weightmom.pruning.schedule import keep_counts
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.training import ResumeFile, describe_device, resolve_device, train
 
@@ -52,22 +52,41 @@ def train_dense(
     model_name: str,
     seed: int,
     recipe: Mapping[str, Any],
+    snapshot_epochs: Sequence[int] = (),
     accelerator: Mapping[str, Any] | None = None,
     device: str,
     out: str | Path,
 ) -> None:
-    """Train the dense baseline every pruning method starts from (resumable per epoch)."""
+    """Train the dense baseline every pruning method starts from (resumable per epoch).
+
+    The weights after each of `snapshot_epochs` are kept in the checkpoint for methods
+    that rewind to them (lottery tickets); 0 keeps the initialisation.
+    """
     run_recipe = Recipe.from_dict(recipe, "dense recipe")
     speed = Accelerator.from_dict(accelerator or {})
     target = resolve_device(device)
     data = _load_train(data_dir, target)
     torch.manual_seed(seed)
     model = build_model(model_name, data.input_shape, data.num_classes).to(target)
-    config_hash = settings_hash({"dataset": dataset, "model": model_name, "seed": seed, "recipe": dict(recipe)})
+    wanted = sorted(set(snapshot_epochs))
+    if wanted and not 0 <= wanted[-1] <= run_recipe.epochs:
+        raise SpecError(f"snapshot epoch {wanted[-1]} is outside the dense run's 0..{run_recipe.epochs} epochs")
+    config_hash = settings_hash(
+        {"dataset": dataset, "model": model_name, "seed": seed, "recipe": dict(recipe), "snapshots": wanted}
+    )
     resume = _resume_file(out, config_hash)
+    saved = resume.load()
+    snapshots: dict[int, dict[str, torch.Tensor]] = dict(saved["extra"]["snapshots"]) if saved else {}
+
+    def keep_snapshot(epoch: int) -> None:
+        if epoch in wanted:
+            snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    if saved is None:
+        keep_snapshot(0)
     seconds = train(
-        model, data, run_recipe, seed=seed, accelerator=speed, resume=resume, saved=resume.load(),
-        description=f"dense {model_name} seed{seed}",
+        model, data, run_recipe, seed=seed, accelerator=speed, on_epoch=keep_snapshot, resume=resume, saved=saved,
+        extra_state=lambda: {"snapshots": snapshots}, description=f"dense {model_name} seed{seed}",
     )
     save_checkpoint(
         Checkpoint(
@@ -77,6 +96,7 @@ def train_dense(
             num_classes=data.num_classes,
             state_dict=model.state_dict(),
             masks=full_masks(prunable_parameters(model)),
+            snapshots=snapshots,
             meta={
                 "method": DENSE,
                 "round": 0,
@@ -102,18 +122,26 @@ def prune_round(
     pruning: Mapping[str, Any],
     round_index: int,
     recipe: Mapping[str, Any],
+    dense_checkpoint_path: str | Path | None = None,
+    dense_recipe: Mapping[str, Any] | None = None,
     accelerator: Mapping[str, Any] | None = None,
     device: str,
     out: str | Path,
 ) -> None:
     """Round r from round r-1: update scores, prune to the schedule's count, fine-tune.
 
-    Resumable: a restarted job takes the masks and scores of its interrupted self and
-    continues fine-tuning from the last finished epoch.
+    The dense checkpoint and recipe are needed by methods that rewind weights or the
+    learning rate. Resumable: a restarted job takes the masks and scores of its
+    interrupted self and continues fine-tuning from the last finished epoch.
     """
+    from weightmom.pruning import build_pruner  # only pruning jobs pay for the method registry
+
     run_recipe = Recipe.from_dict(recipe, "fine-tuning recipe")
     speed = Accelerator.from_dict(accelerator or {})
     pruner = build_pruner(pruner_name, pruner_options)
+    learning_rate = None
+    if dense_recipe is not None:
+        learning_rate = pruner.learning_rate(Recipe.from_dict(dense_recipe, "dense recipe"), run_recipe)
     previous = load_checkpoint(checkpoint_path)
     expected_method = DENSE if round_index == 1 else method
     if previous.meta.get("round") != round_index - 1 or previous.meta.get("method") != expected_method:
@@ -128,12 +156,13 @@ def prune_round(
     params = prunable_parameters(model)
     settings = {
         "method": method, "pruner": pruner_name, "options": dict(pruner_options), "pruning": dict(pruning),
-        "round": round_index, "recipe": dict(recipe),
+        "round": round_index, "recipe": dict(recipe), "dense_recipe": dict(dense_recipe or {}),
     }
     config_hash = settings_hash(settings, previous.meta["config_hash"])
     resume = _resume_file(out, config_hash)
     saved = resume.load()
-    keep = keep_counts(count_total(previous.masks), pruning["target_compression"], pruning["rounds"], pruning["schedule"])
+    schedule = pruner.schedule or pruning["schedule"]
+    keep = keep_counts(count_total(previous.masks), pruning["target_compression"], pruning["rounds"], schedule)
     if saved is not None:
         masks = {name: mask.to(target) for name, mask in saved["extra"]["masks"].items()}
         state = {name: s.to(target) for name, s in saved["extra"]["pruner_state"].items()}
@@ -144,8 +173,12 @@ def prune_round(
             pruner.observe(params, state)
         generator = torch.Generator().manual_seed(seed * 1000 + round_index)
         masks = pruner.prune(params, masks, state, keep[round_index], generator)
+        if pruner.snapshot_epochs():
+            if dense_checkpoint_path is None:
+                raise SpecError(f"pruner {pruner_name!r} rewinds weights: give the dense checkpoint")
+            pruner.rewind(model, load_checkpoint(dense_checkpoint_path, model_name=previous.model_name).snapshots)
 
-    def observe() -> None:
+    def observe(*_: int) -> None:
         pruner.observe(params, state)
 
     seconds = train(
@@ -157,6 +190,7 @@ def prune_round(
         enforcer=MaskEnforcer(params, masks),
         on_step=observe if pruner.granularity == "step" else None,
         on_epoch=observe if pruner.granularity == "epoch" else None,
+        learning_rate=learning_rate,
         resume=resume,
         saved=saved,
         extra_state=lambda: {"masks": masks, "pruner_state": state},

@@ -32,6 +32,7 @@ from weightmom.masks import MaskEnforcer
 from weightmom.recipe import Accelerator, Recipe
 
 Callback = Callable[[], None]
+EpochCallback = Callable[[int], None]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -47,9 +48,8 @@ def describe_device(device: torch.device) -> str:
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
-    return torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
-    )
+    """SGD with a base learning rate of 1: the scheduler sets the actual rate each epoch."""
+    return torch.optim.SGD(model.parameters(), lr=1.0, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
 
 
 def lr_factor(recipe: Recipe, epoch: int) -> float:
@@ -62,8 +62,20 @@ def lr_factor(recipe: Recipe, epoch: int) -> float:
     return 1.0
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(recipe, epoch))
+def recipe_schedule(recipe: Recipe) -> Callable[[float], float]:
+    """Learning rate at a (possibly fractional) epoch of `recipe`."""
+    return lambda epoch: recipe.lr * lr_factor(recipe, epoch)
+
+
+def stretched_schedule(recipe: Recipe, start_epoch: int, epochs: int) -> Callable[[int], float]:
+    """`recipe`'s learning rates from `start_epoch` to its end, spread over `epochs` epochs.
+
+    With start_epoch = recipe.epochs - epochs this is exactly the recipe's last `epochs`
+    epochs (learning-rate rewinding); a shorter span is stretched, a longer one sampled.
+    """
+    span = max(recipe.epochs - start_epoch, 0)
+    rate = recipe_schedule(recipe)
+    return lambda epoch: rate(start_epoch + span * epoch / epochs)
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -107,7 +119,8 @@ def train(
     accelerator: Accelerator = Accelerator(),
     enforcer: MaskEnforcer | None = None,
     on_step: Callback | None = None,
-    on_epoch: Callback | None = None,
+    on_epoch: EpochCallback | None = None,
+    learning_rate: Callable[[int], float] | None = None,
     resume: ResumeFile | None = None,
     saved: dict[str, Any] | None = None,
     extra_state: Callable[[], dict[str, Any]] | None = None,
@@ -115,8 +128,10 @@ def train(
 ) -> float:
     """Train `model` in place on `data` (already on the model's device).
 
-    `saved` is a state loaded from `resume` to continue from; `extra_state` returns what
-    the caller wants saved with each epoch. Returns training seconds, resumed ones included.
+    `learning_rate(epoch)` replaces the recipe's schedule when given. `on_epoch` gets the
+    number of finished epochs. `saved` is a state loaded from `resume` to continue from;
+    `extra_state` returns what the caller wants saved with each epoch. Returns training
+    seconds, resumed ones included.
     """
     device = data.labels.device
     on_gpu = device.type == "cuda"
@@ -128,7 +143,7 @@ def train(
         torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu and accelerator.bf16_autocast else contextlib.nullcontext()
     )
     optimizer = make_optimizer(model, recipe)
-    scheduler = make_scheduler(optimizer, recipe)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate or recipe_schedule(recipe))
     first_epoch, seconds_before = 0, 0.0
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -167,7 +182,7 @@ def train(
             total_loss += loss.detach() * index.numel()
         scheduler.step()
         if on_epoch is not None:
-            on_epoch()
+            on_epoch(epoch + 1)
         elapsed = seconds_before + time.perf_counter() - start
         if resume is not None:
             resume.save(

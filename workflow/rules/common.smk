@@ -1,7 +1,9 @@
 # Helpers shared by the rules: paths of the file contract and the table -> runs mapping.
+import importlib.util
 import json
 import os
 import sys
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
@@ -18,6 +20,30 @@ ROUNDS = config["pruning"]["rounds"]
 METHODS = list(config["methods"])
 
 
+def pruner_schemas():
+    """Options schema of every registered pruner, found beside the method modules of the
+    installed package (located without importing it, so torch is not loaded here)."""
+    package = Path(importlib.util.find_spec("weightmom").submodule_search_locations[0])
+    return {path.stem: path for path in (package / "pruning/methods").glob("*.yaml")}
+
+
+def validate_methods():
+    """Each method's options against its pruner's schema; fills the pruner's defaults."""
+    schemas = pruner_schemas()
+    for name, method in config["methods"].items():
+        pruner = method["pruner"]
+        if pruner not in schemas:
+            raise WorkflowError(
+                f"config key methods.{name}.pruner: {pruner!r} is not a pruning method; known: {sorted(schemas)}"
+            )
+        options = {k: v for k, v in method.items() if k != "pruner"}
+        try:
+            validate(options, str(schemas[pruner]))
+        except WorkflowError as error:
+            raise WorkflowError(f"config key methods.{name} (pruner {pruner}): {error}") from None
+        config["methods"][name] = {"pruner": pruner, **options}
+
+
 def check_references():
     """Cross-references a JSON schema cannot express."""
     for name, table in config["tables"].items():
@@ -26,8 +52,18 @@ def check_references():
                 f"config key tables.{name}.dataset: {table['dataset']!r} is not one of "
                 f"the datasets {sorted(config['datasets'])}"
             )
+        unknown = sorted(set(table.get("methods", [])) - set(config["methods"]))
+        if unknown:
+            raise WorkflowError(f"config key tables.{name}.methods: {unknown} are not in methods {METHODS}")
+    dense_epochs = config["training"]["dense"]["epochs"]
+    for name, method in config["methods"].items():
+        if method.get("rewind_epoch", 0) > dense_epochs:
+            raise WorkflowError(
+                f"config key methods.{name}.rewind_epoch: {method['rewind_epoch']} is after the last dense epoch ({dense_epochs})"
+            )
 
 
+validate_methods()
 check_references()
 
 
@@ -43,6 +79,15 @@ def raw_inputs(wildcards):
     return f"data/raw/{wildcards.dataset}/{os.path.basename(spec['url'])}"
 
 
+def table_methods(table):
+    return config["tables"][table].get("methods", METHODS)
+
+
+def snapshot_epochs():
+    """Dense epochs whose weights a method rewinds to (the `rewind_epoch` option)."""
+    return sorted({m["rewind_epoch"] for m in config["methods"].values() if "rewind_epoch" in m})
+
+
 def run_dir(dataset, model, seed):
     return f"results/{dataset}/{model}/seed{seed}"
 
@@ -55,17 +100,21 @@ def stage_dirs(table):
         for seed in config["seeds"]:
             base = run_dir(spec["dataset"], model, seed)
             dirs.append(f"{base}/dense")
-            dirs.extend(f"{base}/{method}/round{r}" for method in METHODS for r in range(1, ROUNDS + 1))
+            dirs.extend(f"{base}/{method}/round{r}" for method in table_methods(table) for r in range(1, ROUNDS + 1))
     return dirs
 
 
-def table_metric_rows(table, model=None):
-    models = config["tables"][table]["models"] if model is None else [model]
-    return [
-        f"{d}/metrics.parquet"
-        for d in stage_dirs(table)
-        if d.split("/")[2] in models
-    ]
+def table_rows(table, kind="metrics", model=None, final_only=False):
+    """Row files of a table's checkpoints, optionally of one model or of the last round only."""
+    spec = config["tables"][table]
+    models = spec["models"] if model is None else [model]
+    files = []
+    for d in stage_dirs(table):
+        parts = d.split("/")
+        if parts[2] not in models or (final_only and parts[-1] != f"round{ROUNDS}"):
+            continue
+        files.append(f"{d}/{kind}.parquet")
+    return files
 
 
 def all_metric_rows(kind):
@@ -82,12 +131,15 @@ def previous_checkpoint(wildcards):
 
 
 def table_targets(table):
-    return expand("results/tables/{table}.{ext}", table=table, ext=["md", "csv", "parquet"])
+    return expand("results/tables/{table}.{ext}", table=table, ext=["md", "tex", "csv", "parquet"])
 
 
 def figure_targets(table):
     return expand(
-        "results/figures/{table}/{model}.png", table=table, model=config["tables"][table]["models"]
+        "results/figures/{table}/{model}_{kind}.png",
+        table=table,
+        model=config["tables"][table]["models"],
+        kind=["accuracy", "density"],
     )
 
 
@@ -105,5 +157,6 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]),
     table="|".join(config["tables"]),
     method="|".join(METHODS),
+    model="|".join(sorted({m for t in config["tables"].values() for m in t["models"]})),
     seed=r"\d+",
     round=r"[1-9]\d*",

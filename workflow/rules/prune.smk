@@ -1,6 +1,7 @@
 rule prune_round:
     input:
         checkpoint=previous_checkpoint,
+        dense="results/{dataset}/{model}/seed{seed}/dense/checkpoint.pt",
         train="data/prepared/{dataset}/train.npz",
     output:
         "results/{dataset}/{model}/seed{seed}/{method}/round{round}/checkpoint.pt",
@@ -11,6 +12,7 @@ rule prune_round:
         ),
         pruning=as_json(config["pruning"]),
         recipe=as_json(config["training"]["finetune"]),
+        dense_recipe=as_json(config["training"]["dense"]),
         accelerator=as_json(config["accelerator"]),
         device=config["device"],
     threads: config["threads"]["prune"]
@@ -24,5 +26,6 @@ rule prune_round:
         "python -m weightmom prune --checkpoint {input.checkpoint} --data $(dirname {input.train})"
         " --method {wildcards.method} --pruner {params.pruner} --pruner-options {params.options:q}"
         " --pruning {params.pruning:q} --round {wildcards.round} --recipe {params.recipe:q}"
+        " --dense-checkpoint {input.dense} --dense-recipe {params.dense_recipe:q}"
         " --accelerator {params.accelerator:q} --threads {threads} --device {params.device}"
         " --out {output} 2> {log}"

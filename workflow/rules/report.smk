@@ -1,7 +1,8 @@
 localrules:
     collect,
     table,
-    figure,
+    accuracy_figure,
+    density_figure,
 
 
 rule collect:
@@ -9,9 +10,7 @@ rule collect:
         metrics=all_metric_rows("metrics"),
         layers=all_metric_rows("layers"),
     output:
-        metrics=report(
-            "results/metrics.parquet", caption="../report/metrics.rst", category="Metrics"
-        ),
+        metrics="results/metrics.parquet",
         layers="results/layers.parquet",
     params:
         methods=METHODS,
@@ -26,37 +25,75 @@ rule collect:
 
 rule table:
     input:
-        lambda wildcards: table_metric_rows(wildcards.table),
+        lambda wildcards: table_rows(wildcards.table),
     output:
-        md=report("results/tables/{table}.md", caption="../report/table.rst", category="Tables"),
-        csv="results/tables/{table}.csv",
+        md="results/tables/{table}.md",
+        tex="results/tables/{table}.tex",
+        csv=report(
+            "results/tables/{table}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="{table}",
+        ),
         parquet="results/tables/{table}.parquet",
     params:
         title=lambda wildcards: config["tables"][wildcards.table].get("title", wildcards.table),
+        kind=lambda wildcards: config["tables"][wildcards.table]["kind"],
         models=lambda wildcards: config["tables"][wildcards.table]["models"],
-        methods=METHODS,
+        methods=lambda wildcards: table_methods(wildcards.table),
+        options=lambda wildcards: as_json({m: config["methods"][m] for m in table_methods(wildcards.table)}),
+        tolerance=lambda wildcards: config["tables"][wildcards.table]["tolerance"],
+        target=config["pruning"]["target_compression"],
         prefix="results/tables/{table}",
     log:
         "logs/tables/{table}.log",
     conda:
         "../../environment.yml"
     shell:
-        "python -m weightmom table --title {params.title:q} --models {params.models} --methods {params.methods}"
-        " --metric-rows {input} --out-prefix {params.prefix} 2> {log}"
+        "python -m weightmom table --title {params.title:q} --kind {params.kind} --models {params.models}"
+        " --methods {params.methods} --target-compression {params.target} --tolerance {params.tolerance}"
+        " --method-options {params.options:q} --metric-rows {input} --out-prefix {params.prefix} 2> {log}"
 
 
-rule figure:
+rule accuracy_figure:
     input:
-        lambda wildcards: table_metric_rows(wildcards.table, wildcards.model),
+        lambda wildcards: table_rows(wildcards.table, "metrics", wildcards.model),
     output:
-        report("results/figures/{table}/{model}.png", caption="../report/figure.rst", category="Figures"),
+        report(
+            "results/figures/{table}/{model}_accuracy.png",
+            caption="../report/accuracy_figure.rst",
+            category="Figures",
+            subcategory="{table}",
+        ),
     params:
         title=lambda wildcards: f"{config['tables'][wildcards.table]['dataset']} / {wildcards.model}: top-1 vs compression",
-        methods=METHODS,
+        methods=lambda wildcards: table_methods(wildcards.table),
     log:
-        "logs/figures/{table}/{model}.log",
+        "logs/figures/{table}/{model}_accuracy.log",
     conda:
         "../../environment.yml"
     shell:
         "python -m weightmom figure --title {params.title:q} --methods {params.methods}"
         " --metric-rows {input} --out {output} 2> {log}"
+
+
+rule density_figure:
+    input:
+        lambda wildcards: table_rows(wildcards.table, "layers", wildcards.model, final_only=True),
+    output:
+        report(
+            "results/figures/{table}/{model}_density.png",
+            caption="../report/density_figure.rst",
+            category="Figures",
+            subcategory="{table}",
+        ),
+    params:
+        title=lambda wildcards: f"{config['tables'][wildcards.table]['dataset']} / {wildcards.model}: layer density at the final round",
+        methods=lambda wildcards: table_methods(wildcards.table),
+    log:
+        "logs/figures/{table}/{model}_density.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "python -m weightmom density-figure --title {params.title:q} --methods {params.methods}"
+        " --layer-rows {input} --out {output} 2> {log}"

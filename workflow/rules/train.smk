@@ -5,6 +5,7 @@ rule train_dense:
         "results/{dataset}/{model}/seed{seed}/dense/checkpoint.pt",
     params:
         recipe=as_json(config["training"]["dense"]),
+        snapshots=" ".join(map(str, snapshot_epochs())),
         accelerator=as_json(config["accelerator"]),
         device=config["device"],
     threads: config["threads"]["train"]
@@ -17,5 +18,6 @@ rule train_dense:
     shell:
         "python -m weightmom train --data $(dirname {input.train}) --dataset {wildcards.dataset}"
         " --model {wildcards.model} --seed {wildcards.seed} --recipe {params.recipe:q}"
+        " --snapshot-epochs {params.snapshots}"
         " --accelerator {params.accelerator:q} --threads {threads} --device {params.device}"
         " --out {output} 2> {log}"

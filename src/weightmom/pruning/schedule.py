@@ -4,13 +4,14 @@ Round 0 is the dense network; round R reaches the target compression C, i.e. kee
 round(N / C) of the N prunable weights (exact to one weight).
     geometric: keep_r = N * C^(-r/R)    (each round keeps the same fraction of survivors)
     linear:    keep_r = N * (1 - s_final * r / R),  s_final = 1 - 1/C
+    cubic:     keep_r = N * (1 - s_final * (1 - (1 - r/R)^3))   (Zhu & Gupta 2017)
 """
 
 from __future__ import annotations
 
 from weightmom.errors import SpecError
 
-SCHEDULES = ("geometric", "linear")
+SCHEDULES = ("geometric", "linear", "cubic")
 
 
 def keep_counts(total: int, target_compression: float, rounds: int, schedule: str) -> list[int]:
@@ -26,8 +27,10 @@ def keep_counts(total: int, target_compression: float, rounds: int, schedule: st
     for r in range(rounds + 1):
         if schedule == "geometric":
             fraction = target_compression ** (-r / rounds)
-        else:
+        elif schedule == "linear":
             fraction = 1.0 - final_sparsity * r / rounds
+        else:
+            fraction = 1.0 - final_sparsity * (1.0 - (1.0 - r / rounds) ** 3)
         counts.append(max(1, round(total * fraction)))
     counts[0] = total
     return counts
