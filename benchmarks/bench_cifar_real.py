@@ -1,13 +1,14 @@
 """CPU-sized protocol on the real CIFAR-10 images: ResNet-20, dense, then WeightMom and
-magnitude pruning to 15x compression, through the real Snakemake workflow.
+every baseline pruned to 15x compression, through the real Snakemake workflow.
 
 The images are the JPEG copy of CIFAR-10 in ../shared/data/cifar10-jpeg.tar.gz (not
 shipped with the project); they are unpacked into the work directory and read through the
-`imagefolder` source. Default protocol (about 15 minutes on 2 CPU cores):
+`imagefolder` source. Default protocol (under 20 minutes on 2 CPU cores):
 
-    train on a stratified 10,000-image subset, test on a 2,000-image subset
+    train on a stratified 6,000-image subset, test on a 2,000-image subset
     dense: 10 epochs, SGD lr 0.1 cosine, batch 128, crop(4)+flip augmentation
     pruning: 3 geometric rounds to 15x, 2 fine-tuning epochs per round (lr 0.02 cosine)
+    methods: weightmom, magnitude, global_magnitude, random, lottery, lr_rewind, gmp, lamp
     seed 0
 
     python benchmarks/bench_cifar_real.py [--archive PATH] [--workdir DIR]
@@ -28,6 +29,16 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/data/cifar10-jpeg.tar.gz"
+METHODS = {
+    "weightmom": {"pruner": "weightmom", "score": "momentum", "allocation": "relative", "beta": 0.5, "granularity": "round", "min_density": 0.02},
+    "magnitude": {"pruner": "magnitude"},
+    "global_magnitude": {"pruner": "global_magnitude"},
+    "random": {"pruner": "random"},
+    "lottery": {"pruner": "lottery", "rewind_epoch": 1},
+    "lr_rewind": {"pruner": "lr_rewind"},
+    "gmp": {"pruner": "gmp"},
+    "lamp": {"pruner": "lamp"},
+}
 
 
 def protocol(images: Path, args: argparse.Namespace) -> dict:
@@ -50,10 +61,7 @@ def protocol(images: Path, args: argparse.Namespace) -> dict:
                 "models": ["resnet20"],
             }
         },
-        "methods": {
-            "weightmom": {"pruner": "weightmom", "score": "momentum", "allocation": "relative", "beta": 0.5, "granularity": "round", "min_density": 0.02},
-            "magnitude": {"pruner": "magnitude"},
-        },
+        "methods": {name: METHODS[name] for name in args.methods},
         "seeds": [0],
         "training": {
             "dense": {"epochs": args.dense_epochs, "batch_size": 128, "lr": 0.1, "lr_schedule": "cosine", "augment": augment},
@@ -68,7 +76,8 @@ def main() -> int:
     parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/weightmom-bench-cifar"))
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--train-images", type=int, default=10_000)
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
+    parser.add_argument("--train-images", type=int, default=6_000)
     parser.add_argument("--test-images", type=int, default=2_000)
     parser.add_argument("--dense-epochs", type=int, default=10)
     parser.add_argument("--finetune-epochs", type=int, default=2)

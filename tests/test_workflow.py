@@ -171,6 +171,14 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert (workdir / "logs/benchmarks/digits/mlp/seed1/weightmom/round2/prune.tsv").exists()
     assert "epoch" in (workdir / "logs/digits/mlp/seed0/dense/train.log").read_text()  # the progress bar
 
+    report = _snakemake(workdir, "--report", "results/report.html", "--configfile", config_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (workdir / "results/report.html").read_text()
+    for caption in ("Share of surviving weights", "Top-1 accuracy against compression", "Rows model x method"):
+        assert caption in html
+    for item in ("digits.csv", "digits_ablation.csv", "mlp_accuracy.png", "mlp_density.png"):
+        assert item in html
+
     again = _snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 

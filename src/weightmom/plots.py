@@ -14,6 +14,10 @@ from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from weightmom.atomic import atomic_path  # noqa: E402
 
+# Methods with the same layer allocation draw on top of each other: vary the markers and
+# dashes too, so every line stays visible.
+_STYLES = [(marker, dash) for dash in ("-", "--", ":") for marker in ("o", "s", "^", "D", "v", "P", "X", "*")]
+
 
 def accuracy_vs_compression(frame: pd.DataFrame, methods: Sequence[str], title: str, path: str | Path) -> None:
     """Mean top-1 per round against mean compression; the band is +- one std over seeds."""
@@ -58,12 +62,13 @@ def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path
     final = layers[layers["round"] == layers.groupby("method")["round"].transform("max")]
     order = list(dict.fromkeys(final["layer"]))
     figure, axes = plt.subplots(figsize=(max(6.4, 0.35 * len(order) + 2), 4.4), dpi=150)
-    for method in methods:
+    for index, method in enumerate(methods):
         rows = final[final["method"] == method]
         if rows.empty:
             continue
         density = rows.groupby("layer")["density"].mean().reindex(order) * 100
-        axes.plot(range(len(order)), density.to_numpy(), marker="o", markersize=3, label=method)
+        marker, dash = _STYLES[index % len(_STYLES)]
+        axes.plot(range(len(order)), density.to_numpy(), marker=marker, linestyle=dash, markersize=5, label=method)
     axes.set_yscale("log")
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
     axes.set_xticks(range(len(order)))
