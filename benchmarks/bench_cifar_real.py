@@ -114,7 +114,7 @@ def main() -> int:
     metrics = pd.read_parquet(workdir / "results/metrics.parquet")
     print(metrics[["method", "round", "compression_ratio", "top1", "flops_sparse", "train_seconds"]].to_string(index=False))
     print(f"\nunpack {unpacked:.0f} s, pipeline {pipeline:.0f} s ({pipeline / 60:.1f} min) on {args.cores} cores")
-    print(f"figure: {workdir / 'results/figures/cifar10_jpeg/resnet20.png'}")
+    print(f"figures: {workdir / 'results/figures/cifar10_jpeg'}")
     return 0
 
 

@@ -70,9 +70,11 @@ def _columns(target: float, tolerance: float) -> list[tuple[str, str, int, str]]
     ]
 
 
-def _pm(row: pd.Series, stat: str, digits: int, pattern: str) -> str:
-    std = row[f"{stat}_std"]
-    return pattern.format(mean=f"{row[f'{stat}_mean']:.{digits}f}", std=f"{0.0 if pd.isna(std) else std:.{digits}f}")
+def _pm(row: pd.Series, stat: str, digits: int, latex: bool) -> str:
+    """mean ± std; the mean alone when there is one seed (no spread to show)."""
+    mean, std = f"{row[f'{stat}_mean']:.{digits}f}", row[f"{stat}_std"]
+    text = mean if pd.isna(std) else (rf"{mean} \pm {std:.{digits}f}" if latex else f"{mean} ± {std:.{digits}f}")
+    return f"${text}$" if latex else text
 
 
 def _cells(
@@ -81,7 +83,6 @@ def _cells(
     """Formatted cells, and how many leading columns hold text (model, method, options)."""
     bold: Callable[[str], str] = (lambda text: rf"\textbf{{{text}}}") if latex else (lambda text: f"**{text}**")
     escape: Callable[[str], str] = (lambda text: str(text).replace("_", r"\_")) if latex else str
-    pattern = "${mean} \\pm {std}$" if latex else "{mean} ± {std}"
     option_keys = sorted({key for method in table["method"] for key in options.get(method, {})})
     shown = pd.DataFrame(
         {
@@ -92,7 +93,7 @@ def _cells(
     for key in option_keys:
         shown[escape(key)] = [escape(options.get(m, {}).get(key, "-")) for m in table["method"]]
     for stat, header, digits, latex_header in _columns(target, tolerance):
-        values = table.apply(lambda row: _pm(row, stat, digits, pattern), axis=1)
+        values = table.apply(lambda row: _pm(row, stat, digits, latex), axis=1)
         if stat == "top1":
             values = [bold(v) if b else v for v, b in zip(values, table["best"])]
         shown[latex_header if latex else header] = list(values)
