@@ -117,7 +117,7 @@ def test_allocation_never_goes_below_min_density(allocation, seed):
 
 def test_unreachable_floor_is_an_error():
     masks = [torch.ones(100, dtype=torch.bool), torch.ones(100, dtype=torch.bool)]
-    with pytest.raises(SpecError, match="removable"):
+    with pytest.raises(SpecError, match="min_density 0.2 keeps at least 40"):
         allocate("relative", [torch.rand(100), torch.rand(100)], masks, keep_total=10, min_density=0.2)
 
 

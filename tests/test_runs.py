@@ -6,7 +6,7 @@ import torch
 
 from weightmom import runs
 from weightmom.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from weightmom.errors import CheckpointError, DataError
+from weightmom.errors import CheckpointError, DataError, SpecError
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA
 from weightmom.pruning import keep_counts
@@ -149,3 +149,14 @@ def test_cli_reports_user_errors_without_a_traceback(dense_mlp, tmp_path, capsys
     ])
     assert code == 2
     assert "lr_schedule 'nope'" in capsys.readouterr().err
+
+
+def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(dense_mlp, digits_dir, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(SpecError, match="device 'cuda' asked for, but PyTorch sees no GPU"):
+        runs.evaluate_checkpoint(
+            checkpoint_path=dense_mlp, data_dir=digits_dir, device="cuda",
+            metrics_out=tmp_path / "m.parquet", layers_out=tmp_path / "l.parquet",
+        )
+    assert not (tmp_path / "m.parquet").exists()

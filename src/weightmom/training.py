@@ -28,6 +28,7 @@ from tqdm import tqdm
 from weightmom.atomic import atomic_path
 from weightmom.augment import augment_batch
 from weightmom.datasets import Split
+from weightmom.errors import SpecError
 from weightmom.masks import MaskEnforcer
 from weightmom.recipe import Accelerator, Recipe
 
@@ -38,7 +39,13 @@ EpochCallback = Callable[[int], None]
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise SpecError(f"device {name!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"device {name!r} asked for, but PyTorch sees no GPU here; use device: auto or cpu")
+    return device
 
 
 def describe_device(device: torch.device) -> str:

@@ -80,6 +80,11 @@ def allocate(
     if keep_total > sum(kept):
         raise SpecError(f"target keeps {keep_total} weights but only {sum(kept)} survive")
     floor = floors(sizes, kept, min_density)
+    if keep_total < sum(floor):
+        raise SpecError(
+            f"cannot prune to {keep_total} weights: min_density {min_density} keeps at least {sum(floor)}; "
+            "lower min_density or the target compression"
+        )
     capacity = [k - f for k, f in zip(kept, floor)]
     budget = sum(kept) - keep_total
     if allocation == "uniform":
