@@ -1,5 +1,7 @@
 """Metric files, the paper table and the figure, from hand-made metric rows."""
 
+import json
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -85,11 +87,18 @@ def test_latex_table_is_booktabs_and_ablation_shows_options(row_files, tmp_path)
 
 
 def test_collect_gives_every_method_its_round_zero(row_files, tmp_path):
-    reports.collect(metric_rows=row_files, layer_rows=[], methods=["wm", "mag"], metrics_out=tmp_path / "m.parquet", layers_out=tmp_path / "l.parquet")
+    reports.collect(
+        metric_rows=row_files, layer_rows=[], methods=["wm", "mag"], metrics_out=tmp_path / "m.parquet",
+        layers_out=tmp_path / "l.parquet", summary_json=tmp_path / "s.json", summary_csv=tmp_path / "s.csv",
+    )
     frame = pd.read_parquet(tmp_path / "m.parquet")
     assert len(frame) == 2 * 2 * 3  # methods x seeds x rounds 0..2
     assert set(frame.groupby(["method", "seed"]).size()) == {3}
     assert "dense" not in set(frame["method"])
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["toy"]["net"]["wm"] == {"round": 2, "compression_ratio": 15.0, "top1": pytest.approx(0.87)}
+    curve = pd.read_csv(tmp_path / "s.csv")
+    assert len(curve) == 2 * 3 and curve[curve["method"] == "mag"]["top1"].round(4).tolist() == [0.91, 0.86, 0.81]
 
 
 def test_figure_is_a_png(row_files, tmp_path):

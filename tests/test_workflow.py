@@ -194,6 +194,8 @@ def test_demo_workflow_end_to_end(tmp_path):
         f"{round_dir}/round2/layers.parquet",
         "results/metrics.parquet",
         "results/layers.parquet",
+        "summary/metrics.json",
+        "summary/accuracy.csv",
         *(f"results/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "csv", "parquet")),
         *(f"results/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density")),
     }

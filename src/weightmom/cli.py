@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--layer-rows", nargs="+", required=True)
     collect.add_argument("--metrics-out", required=True)
     collect.add_argument("--layers-out", required=True)
+    collect.add_argument("--summary-json", required=True, help="final-round summary for `dvc metrics show`")
+    collect.add_argument("--summary-csv", required=True, help="top-1 vs compression for `dvc plots show`")
 
     table = add("table", "Write a paper table as <prefix>.md, .tex, .csv and .parquet.")
     table.add_argument("--title", required=True)
@@ -146,6 +148,7 @@ def _run(args: argparse.Namespace) -> None:
         steps.collect(
             metric_rows=args.metric_rows, layer_rows=args.layer_rows, methods=args.methods,
             metrics_out=args.metrics_out, layers_out=args.layers_out,
+            summary_json=args.summary_json, summary_csv=args.summary_csv,
         )
     elif args.step == "table":
         steps.make_table(

@@ -147,7 +147,7 @@ def all_targets():
     """Every checkpoint is a target too: Snakemake does not remake a deleted intermediate
     file whose consumers are up to date, and a checkpoint must come back when deleted."""
     checkpoints = sorted({f"{d}/checkpoint.pt" for table in config["tables"] for d in stage_dirs(table)})
-    targets = ["results/metrics.parquet", "results/layers.parquet", *checkpoints]
+    targets = ["results/metrics.parquet", "results/layers.parquet", "summary/metrics.json", *checkpoints]
     for table in config["tables"]:
         targets += table_targets(table) + figure_targets(table)
     return targets

@@ -12,6 +12,8 @@ rule collect:
     output:
         metrics="results/metrics.parquet",
         layers="results/layers.parquet",
+        summary_json="summary/metrics.json",
+        summary_csv="summary/accuracy.csv",
     params:
         methods=METHODS,
     log:
@@ -20,7 +22,8 @@ rule collect:
         "../../environment.yml"
     shell:
         "python -m weightmom collect --methods {params.methods} --metric-rows {input.metrics}"
-        " --layer-rows {input.layers} --metrics-out {output.metrics} --layers-out {output.layers} 2> {log}"
+        " --layer-rows {input.layers} --metrics-out {output.metrics} --layers-out {output.layers}"
+        " --summary-json {output.summary_json} --summary-csv {output.summary_csv} 2> {log}"
 
 
 rule table:
