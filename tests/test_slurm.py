@@ -1,0 +1,99 @@
+"""The SLURM profile on a real single-node cluster (slurmctld, slurmd, slurmdbd with
+MariaDB accounting, munge), started by scripts/slurm-cluster.sh on 127.0.0.1: the demo
+workflow goes through sbatch and ends with the same tables as a local run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts/slurm-cluster.sh"
+
+
+def _can_install() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to install and start a SLURM cluster"
+    if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
+        return "SLURM is not installed and there is no apt-get to install it"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = _can_install()
+    if reason:
+        pytest.skip(reason)
+    env = {**os.environ, "SLURM_TEST_STATE": str(tmp_path_factory.mktemp("slurm-state"))}
+    started = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=900)
+    try:
+        assert started.returncode == 0, f"the test cluster did not start:\n{started.stderr[-3000:]}"
+        yield
+    finally:
+        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120)
+
+
+def _workdir(path: Path, config: dict) -> Path:
+    path.mkdir()
+    for item in ("Snakefile", "workflow", "profiles", "config", "environment.yml"):
+        source = REPO / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, path / item)
+    (path / "config/test.yaml").write_text(yaml.safe_dump(config))
+    return path
+
+
+def _config() -> dict:
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["methods"] = {name: config["methods"][name] for name in ("weightmom", "lottery")}
+    config["tables"] = {"digits": {"dataset": "digits", "models": ["mlp"]}}
+    config["seeds"] = [0]
+    config["training"]["dense"]["epochs"] = 3
+    config["training"]["finetune"]["epochs"] = 1
+    config["pruning"]["rounds"] = 2
+    return config
+
+
+def _cpu_profile(workdir: Path) -> Path:
+    """profiles/slurm as shipped, sized for the test cluster (no GPU, a few GB of memory)
+    and with quick status checks."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    for resources in profile["set-resources"].values():
+        resources.pop("gpu", None)
+        if "mem_mb" in resources:
+            resources["mem_mb"] = 2000
+    profile["slurm-init-seconds-before-status-checks"] = 2
+    profile["seconds-between-status-checks"] = 2
+    target = workdir / "profiles/slurm-cpu"
+    target.mkdir()
+    (target / "config.yaml").write_text(yaml.safe_dump(profile))
+    return target
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", "config/test.yaml", *args],
+        cwd=workdir, capture_output=True, text=True, timeout=1200,
+    )
+
+
+def test_demo_through_sbatch_matches_a_local_run(cluster, tmp_path):
+    config = _config()
+    local = _workdir(tmp_path / "local", config)
+    on_slurm = _workdir(tmp_path / "slurm", config)
+    local_run = _snakemake(local, "--cores", "2")
+    assert local_run.returncode == 0, local_run.stderr[-3000:]
+    slurm_run = _snakemake(on_slurm, "--profile", str(_cpu_profile(on_slurm)))
+    assert slurm_run.returncode == 0, slurm_run.stderr[-5000:]
+
+    for name in ("digits.md", "digits.csv"):
+        assert (on_slurm / "results/tables" / name).read_bytes() == (local / "results/tables" / name).read_bytes()
+    accounting = subprocess.run(["sacct", "-n", "-X", "-o", "JobName%60,State"], capture_output=True, text=True).stdout
+    submitted = [line for line in accounting.splitlines() if "COMPLETED" in line]
+    # prepare, 1 dense, 2 methods x 2 rounds, 5 evaluations went through sbatch
+    assert len(submitted) >= 1 + 1 + 4 + 5, accounting
