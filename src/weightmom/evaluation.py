@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -65,7 +63,3 @@ def layer_flops(model: nn.Module, input_shape: tuple[int, int, int], device: tor
             handle.remove()
         model.train(was_training)
     return macs
-
-
-def sparse_flops(dense: Mapping[str, int], densities: Mapping[str, float]) -> dict[str, float]:
-    return {name: dense[name] * densities.get(name, 1.0) for name in dense}

@@ -3,7 +3,7 @@ fine-tuning) and the accelerator switches that apply only on a GPU."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from weightmom.errors import SpecError
@@ -70,9 +70,6 @@ class Recipe:
         if not all(_is_number(m) and 0 < m < 1 for m in recipe.lr_milestones):
             raise SpecError(f"{what}: lr_milestones must be fractions in (0, 1), got {list(recipe.lr_milestones)}")
         return recipe
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

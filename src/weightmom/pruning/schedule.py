@@ -34,7 +34,3 @@ def keep_counts(total: int, target_compression: float, rounds: int, schedule: st
         counts.append(max(1, round(total * fraction)))
     counts[0] = total
     return counts
-
-
-def target_sparsity(total: int, target_compression: float, rounds: int, schedule: str, round_index: int) -> float:
-    return 1.0 - keep_counts(total, target_compression, rounds, schedule)[round_index] / total

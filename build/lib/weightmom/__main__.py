@@ -1,0 +1,3 @@
+from weightmom.cli import main
+
+raise SystemExit(main())

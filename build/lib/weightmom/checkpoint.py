@@ -1,0 +1,111 @@
+"""Checkpoints: model weights, masks, pruner state and lineage metadata in one file.
+
+Loaded with `weights_only=True` (tensors and plain containers only), and checked: a file
+that is truncated, not a weightmom checkpoint, or built for another model or dataset is
+an error naming the file, never a silent load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from weightmom.atomic import atomic_path
+from weightmom.errors import CheckpointError
+from weightmom.models import build_model, prunable_parameters
+
+FORMAT = "weightmom-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    model_name: str
+    dataset: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    state_dict: dict[str, torch.Tensor]
+    masks: dict[str, torch.Tensor]
+    pruner_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: dense runs only: weights after selected epochs, for methods that rewind to them
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    def build(self, device: torch.device | str = "cpu") -> nn.Module:
+        """The model with these weights, on `device`."""
+        model = build_model(self.model_name, self.input_shape, self.num_classes)
+        model.load_state_dict(self.state_dict)
+        return model.to(device)
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_name": checkpoint.model_name,
+        "dataset": checkpoint.dataset,
+        "input_shape": list(checkpoint.input_shape),
+        "num_classes": checkpoint.num_classes,
+        "state_dict": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
+        "masks": {k: v.cpu() for k, v in checkpoint.masks.items()},
+        "pruner_state": {k: v.detach().cpu() for k, v in checkpoint.pruner_state.items()},
+        "meta": checkpoint.meta,
+        "snapshots": checkpoint.snapshots,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, *, model_name: str | None = None, dataset: str | None = None) -> Checkpoint:
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except Exception as exc:
+        raise CheckpointError(f"{path}: unreadable checkpoint (truncated or corrupt?): {exc}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a weightmom checkpoint")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {payload.get('format_version')}, this package reads {FORMAT_VERSION}"
+        )
+    checkpoint = Checkpoint(
+        model_name=payload["model_name"],
+        dataset=payload["dataset"],
+        input_shape=tuple(payload["input_shape"]),
+        num_classes=payload["num_classes"],
+        state_dict=payload["state_dict"],
+        masks=payload["masks"],
+        pruner_state=payload["pruner_state"],
+        meta=payload["meta"],
+        snapshots=payload.get("snapshots", {}),
+    )
+    for key, expected in (("model_name", model_name), ("dataset", dataset)):
+        if expected is not None and getattr(checkpoint, key) != expected:
+            raise CheckpointError(f"{path}: checkpoint is for {key} {getattr(checkpoint, key)!r}, expected {expected!r}")
+    _check_consistent(path, checkpoint)
+    return checkpoint
+
+
+def _check_consistent(path: Path, checkpoint: Checkpoint) -> None:
+    model = build_model(checkpoint.model_name, checkpoint.input_shape, checkpoint.num_classes)
+    try:
+        model.load_state_dict(checkpoint.state_dict)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit model {checkpoint.model_name!r}: {exc}") from None
+    params = prunable_parameters(model)
+    if set(checkpoint.masks) != set(params):
+        raise CheckpointError(f"{path}: masks cover {sorted(checkpoint.masks)}, model prunes {sorted(params)}")
+    for name, mask in checkpoint.masks.items():
+        if mask.dtype != torch.bool or mask.shape != params[name].shape:
+            raise CheckpointError(
+                f"{path}: mask {name!r} is {mask.dtype} {tuple(mask.shape)}, expected bool {tuple(params[name].shape)}"
+            )
+    for name, state in checkpoint.pruner_state.items():
+        if name not in params or state.shape != params[name].shape:
+            raise CheckpointError(f"{path}: pruner state {name!r} does not match the model's prunable weights")

@@ -1,0 +1,172 @@
+"""Command line: `python -m weightmom <step> ...`, one sub-command per pipeline step.
+
+Settings that come from the config (recipes, pruner options, the pruning schedule, a
+dataset entry) are passed as JSON objects, exactly as the config holds them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from weightmom.errors import SpecError, WeightMomError
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="weightmom", description=__doc__)
+    sub = parser.add_subparsers(dest="step", required=True)
+
+    def add(name: str, help_text: str, threads: bool = False, device: bool = False) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if threads:
+            command.add_argument("--threads", type=int, required=True, help="CPU threads for torch")
+        if device:
+            command.add_argument("--device", required=True, help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+        return command
+
+    download = add("download", "Fetch a dataset's archive into data/raw/<dataset>/ and check its MD5.")
+    download.add_argument("--spec", type=_json_object, required=True, help="the dataset's config entry")
+    download.add_argument("--raw-dir", required=True)
+
+    prepare = add("prepare", "Turn a dataset entry of the config into data/prepared/<dataset>/{train,test}.npz.")
+    prepare.add_argument("--spec", type=_json_object, required=True, help="the dataset's config entry")
+    prepare.add_argument("--raw-dir", required=True, help="where the source's downloads are (data/raw/<dataset>)")
+    prepare.add_argument("--out-dir", required=True)
+
+    train = add("train", "Train the dense baseline.", threads=True, device=True)
+    train.add_argument("--data", required=True, help="prepared dataset directory")
+    train.add_argument("--dataset", required=True)
+    train.add_argument("--model", required=True)
+    train.add_argument("--seed", type=int, required=True)
+    train.add_argument("--recipe", type=_json_object, required=True)
+    train.add_argument("--snapshot-epochs", type=int, nargs="*", default=[], help="keep the weights after these epochs")
+    train.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
+    train.add_argument("--out", required=True)
+
+    prune = add("prune", "Prune round r from the checkpoint of round r-1, then fine-tune.", threads=True, device=True)
+    prune.add_argument("--checkpoint", required=True, help="round r-1 (the dense checkpoint for r=1)")
+    prune.add_argument("--data", required=True)
+    prune.add_argument("--method", required=True, help="the method's name in the config (used in paths and rows)")
+    prune.add_argument("--pruner", required=True, help="registered pruner, e.g. weightmom, magnitude")
+    prune.add_argument("--pruner-options", type=_json_object, required=True)
+    prune.add_argument("--pruning", type=_json_object, required=True, help="target_compression, rounds, schedule")
+    prune.add_argument("--round", type=int, required=True)
+    prune.add_argument("--recipe", type=_json_object, required=True, help="fine-tuning recipe")
+    prune.add_argument("--dense-checkpoint", help="needed by methods that rewind weights")
+    prune.add_argument("--dense-recipe", type=_json_object, help="needed by methods that rewind the learning rate")
+    prune.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
+    prune.add_argument("--out", required=True)
+
+    evaluate = add("evaluate", "Evaluate a checkpoint into one metric row and its layer rows.", threads=True, device=True)
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--metrics-out", required=True)
+    evaluate.add_argument("--layers-out", required=True)
+
+    collect = add("collect", "Gather row files into results/metrics.parquet and results/layers.parquet.")
+    collect.add_argument("--methods", nargs="+", required=True)
+    collect.add_argument("--metric-rows", nargs="+", required=True)
+    collect.add_argument("--layer-rows", nargs="+", required=True)
+    collect.add_argument("--metrics-out", required=True)
+    collect.add_argument("--layers-out", required=True)
+    collect.add_argument("--summary-json", required=True, help="final-round summary for `dvc metrics show`")
+    collect.add_argument("--summary-csv", required=True, help="top-1 vs compression for `dvc plots show`")
+
+    table = add("table", "Write a paper table as <prefix>.md, .tex, .csv and .parquet.")
+    table.add_argument("--title", required=True)
+    table.add_argument("--kind", choices=["paper", "ablation"], required=True)
+    table.add_argument("--models", nargs="+", required=True)
+    table.add_argument("--methods", nargs="+", required=True)
+    table.add_argument("--target-compression", type=float, required=True)
+    table.add_argument("--tolerance", type=float, required=True, help="accuracy drop (points) for the max-compression column")
+    table.add_argument("--method-options", type=_json_object, default={}, help="method -> options, shown in ablation tables")
+    table.add_argument("--metric-rows", nargs="+", required=True)
+    table.add_argument("--out-prefix", required=True)
+
+    figure = add("figure", "Plot top-1 against compression for one dataset and model.")
+    figure.add_argument("--title", required=True)
+    figure.add_argument("--methods", nargs="+", required=True)
+    figure.add_argument("--metric-rows", nargs="+", required=True)
+    figure.add_argument("--out", required=True)
+
+    density = add("density-figure", "Plot each layer's density after the final round, one line per method.")
+    density.add_argument("--title", required=True)
+    density.add_argument("--methods", nargs="+", required=True)
+    density.add_argument("--layer-rows", nargs="+", required=True)
+    density.add_argument("--out", required=True)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None) is not None:
+        import torch
+
+        if args.threads < 1:
+            raise SpecError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    # Import only what the step needs: every job pays for its imports, and torch alone
+    # costs a second or more.
+    if args.step in ("collect", "table", "figure", "density-figure"):
+        from weightmom import reports as steps
+    else:
+        from weightmom import runs as steps
+    if args.step == "download":
+        steps.download_data(args.spec, args.raw_dir)
+    elif args.step == "prepare":
+        steps.prepare_data(args.spec, args.raw_dir, args.out_dir)
+    elif args.step == "train":
+        steps.train_dense(
+            data_dir=args.data, dataset=args.dataset, model_name=args.model, seed=args.seed,
+            recipe=args.recipe, snapshot_epochs=args.snapshot_epochs, accelerator=args.accelerator,
+            device=args.device, out=args.out,
+        )
+    elif args.step == "prune":
+        steps.prune_round(
+            checkpoint_path=args.checkpoint, data_dir=args.data, method=args.method, pruner_name=args.pruner,
+            pruner_options=args.pruner_options, pruning=args.pruning, round_index=args.round,
+            recipe=args.recipe, dense_checkpoint_path=args.dense_checkpoint, dense_recipe=args.dense_recipe,
+            accelerator=args.accelerator, device=args.device, out=args.out,
+        )
+    elif args.step == "evaluate":
+        steps.evaluate_checkpoint(
+            checkpoint_path=args.checkpoint, data_dir=args.data, device=args.device,
+            metrics_out=args.metrics_out, layers_out=args.layers_out,
+        )
+    elif args.step == "collect":
+        steps.collect(
+            metric_rows=args.metric_rows, layer_rows=args.layer_rows, methods=args.methods,
+            metrics_out=args.metrics_out, layers_out=args.layers_out,
+            summary_json=args.summary_json, summary_csv=args.summary_csv,
+        )
+    elif args.step == "table":
+        steps.make_table(
+            title=args.title, kind=args.kind, metric_rows=args.metric_rows, models=args.models, methods=args.methods,
+            target_compression=args.target_compression, tolerance=args.tolerance,
+            method_options=args.method_options, out_prefix=args.out_prefix,
+        )
+    elif args.step == "figure":
+        steps.make_figure(title=args.title, metric_rows=args.metric_rows, methods=args.methods, out=args.out)
+    elif args.step == "density-figure":
+        steps.make_density_figure(title=args.title, layer_rows=args.layer_rows, methods=args.methods, out=args.out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        _run(args)
+    except WeightMomError as exc:
+        print(f"weightmom {args.step}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

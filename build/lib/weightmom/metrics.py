@@ -1,0 +1,123 @@
+"""The metric contract: one Parquet row per evaluated checkpoint, one per (checkpoint, layer).
+
+Row files are written by the evaluate step and gathered into results/metrics.parquet and
+results/layers.parquet. Every file carries `schema_version`; a reader refuses a file with
+missing columns or another version, naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pandas is imported where frames are built: evaluation jobs do not need it
+    import pandas as pd
+
+from weightmom.atomic import atomic_path
+from weightmom.errors import MetricsError
+
+SCHEMA_VERSION = 1
+DENSE = "dense"
+
+_KEY_FIELDS = [
+    pa.field("schema_version", pa.int32()),
+    pa.field("dataset", pa.string()),
+    pa.field("model", pa.string()),
+    pa.field("method", pa.string()),
+    pa.field("seed", pa.int64()),
+    pa.field("round", pa.int64()),
+]
+
+METRIC_SCHEMA = pa.schema(
+    _KEY_FIELDS
+    + [
+        pa.field("target_sparsity", pa.float64()),
+        pa.field("sparsity", pa.float64()),
+        pa.field("compression_ratio", pa.float64()),
+        pa.field("params_total", pa.int64()),
+        pa.field("params_prunable", pa.int64()),
+        pa.field("params_nonzero", pa.int64()),
+        pa.field("top1", pa.float64()),
+        pa.field("top5", pa.float64()),
+        pa.field("loss", pa.float64()),
+        pa.field("flops_dense", pa.float64()),
+        pa.field("flops_sparse", pa.float64()),
+        pa.field("train_seconds", pa.float64()),
+        pa.field("config_hash", pa.string()),
+        pa.field("git_commit", pa.string()),
+        pa.field("torch_version", pa.string()),
+        pa.field("device", pa.string()),
+    ]
+)
+
+LAYER_SCHEMA = pa.schema(
+    _KEY_FIELDS
+    + [
+        pa.field("layer", pa.string()),
+        pa.field("numel", pa.int64()),
+        pa.field("nonzero", pa.int64()),
+        pa.field("density", pa.float64()),
+        pa.field("flops_dense", pa.float64()),
+        pa.field("flops_sparse", pa.float64()),
+    ]
+)
+
+
+def write_rows(rows: Sequence[Mapping], schema: pa.Schema, path: str | Path) -> None:
+    """Write rows (dicts with every schema column but `schema_version`) as Parquet."""
+    records = [{"schema_version": SCHEMA_VERSION, **row} for row in rows]
+    missing = sorted({f.name for f in schema} - set().union(*map(set, records))) if records else []
+    if missing:
+        raise MetricsError(f"{path}: rows lack columns {missing}")
+    table = pa.Table.from_pylist(records, schema=schema)
+    write_table(table, path)
+
+
+def write_table(table: "pa.Table | pd.DataFrame", path: str | Path) -> None:
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_rows(paths: Iterable[str | Path], schema: pa.Schema) -> "pd.DataFrame":
+    """Concatenate row files, checking each against `schema`."""
+    import pandas as pd
+
+    frames = [_read_checked(Path(p), schema) for p in paths]
+    if not frames:
+        return schema.empty_table().to_pandas()
+    return pd.concat(frames, ignore_index=True)
+
+
+def _read_checked(path: Path, schema: pa.Schema) -> "pd.DataFrame":
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise MetricsError(f"{path}: metrics file not found") from None
+    except Exception as exc:
+        raise MetricsError(f"{path}: unreadable Parquet file: {exc}") from None
+    missing = sorted(set(schema.names) - set(table.column_names))
+    if missing:
+        raise MetricsError(f"{path}: missing columns {missing}")
+    versions = set(table.column("schema_version").to_pylist())
+    if versions != {SCHEMA_VERSION}:
+        raise MetricsError(f"{path}: schema_version {sorted(versions)}, this package reads {SCHEMA_VERSION}")
+    try:
+        return table.select(schema.names).cast(schema).to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise MetricsError(f"{path}: columns of the wrong type: {exc}") from None
+
+
+def expand_dense(frame: "pd.DataFrame", methods: Sequence[str]) -> "pd.DataFrame":
+    """Round 0 of every method is the shared dense checkpoint: give each method its copy."""
+    import pandas as pd
+
+    dense = frame[frame["method"] == DENSE]
+    copies = [dense.assign(method=method) for method in methods]
+    pruned = frame[frame["method"] != DENSE]
+    combined = pd.concat([*copies, pruned], ignore_index=True)
+    return combined.sort_values(["dataset", "model", "method", "seed", "round"], ignore_index=True)

@@ -1,0 +1,13 @@
+"""LAMP (Lee et al. 2021): layer-adaptive magnitude scores, one global selection."""
+
+from weightmom.pruning import scores
+from weightmom.pruning.base import Pruner
+from weightmom.pruning.registry import register_pruner
+
+
+@register_pruner("lamp")
+class Lamp(Pruner):
+    allocation = "global"
+
+    def scores(self, params, masks, state, generator):
+        return scores.lamp(params, masks)

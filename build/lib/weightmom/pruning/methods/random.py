@@ -1,0 +1,13 @@
+"""Random pruning: uniformly random scores (seeded by seed and round), every layer to the same sparsity."""
+
+from weightmom.pruning import scores
+from weightmom.pruning.base import Pruner
+from weightmom.pruning.registry import register_pruner
+
+
+@register_pruner("random")
+class Random(Pruner):
+    allocation = "uniform"
+
+    def scores(self, params, masks, state, generator):
+        return scores.uniform_random(params, generator)

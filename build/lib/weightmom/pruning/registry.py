@@ -1,0 +1,64 @@
+"""Pruning methods by name, each with a JSON schema of its options.
+
+A built-in method is a module in `weightmom/pruning/methods/` with a `Pruner` subclass
+decorated by `register_pruner`, and a `<module>.yaml` schema beside it. The workflow
+validates every method entry of a config against that same schema before any job runs,
+so adding a method needs no change anywhere else (docs/extending.md).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import jsonschema
+import yaml
+
+from weightmom.errors import SpecError
+from weightmom.pruning.base import Pruner
+
+_METHODS: dict[str, tuple[type[Pruner], dict[str, Any]]] = {}
+
+
+def register_pruner(name: str, schema: Mapping[str, Any] | None = None) -> Callable[[type[Pruner]], type[Pruner]]:
+    """Class decorator. Without `schema`, the options schema is the .yaml beside the class's module."""
+
+    def decorate(cls: type[Pruner]) -> type[Pruner]:
+        if name in _METHODS:
+            raise ValueError(f"pruner {name!r} registered twice")
+        options = schema if schema is not None else yaml.safe_load(Path(inspect.getfile(cls)).with_suffix(".yaml").read_text())
+        cls.name = name
+        _METHODS[name] = (cls, dict(options))
+        return cls
+
+    return decorate
+
+
+def pruner_names() -> list[str]:
+    return sorted(_METHODS)
+
+
+def options_schema(name: str) -> dict[str, Any]:
+    return _METHODS[name][1]
+
+
+def with_defaults(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Check `options` against the method's schema and fill in its defaults."""
+    if name not in _METHODS:
+        raise SpecError(f"unknown pruner {name!r}; known pruners: {pruner_names()}")
+    schema = options_schema(name)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(dict(options)))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path)
+        raise SpecError(f"pruner {name!r} option{' ' + where if where else 's'}: {error.message}")
+    filled = dict(options)
+    for key, spec in schema.get("properties", {}).items():
+        if "default" in spec:
+            filled.setdefault(key, spec["default"])
+    return filled
+
+
+def build_pruner(name: str, options: Mapping[str, Any]) -> Pruner:
+    filled = with_defaults(name, options)
+    return _METHODS[name][0](filled)

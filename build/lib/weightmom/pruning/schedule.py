@@ -1,0 +1,40 @@
+"""How many prunable weights survive after each round.
+
+Round 0 is the dense network; round R reaches the target compression C, i.e. keeps
+round(N / C) of the N prunable weights (exact to one weight).
+    geometric: keep_r = N * C^(-r/R)    (each round keeps the same fraction of survivors)
+    linear:    keep_r = N * (1 - s_final * r / R),  s_final = 1 - 1/C
+    cubic:     keep_r = N * (1 - s_final * (1 - (1 - r/R)^3))   (Zhu & Gupta 2017)
+"""
+
+from __future__ import annotations
+
+from weightmom.errors import SpecError
+
+SCHEDULES = ("geometric", "linear", "cubic")
+
+
+def keep_counts(total: int, target_compression: float, rounds: int, schedule: str) -> list[int]:
+    """Surviving prunable weights after rounds 0..R (a list of R + 1 counts)."""
+    if target_compression <= 1:
+        raise SpecError(f"target_compression must be > 1, got {target_compression}")
+    if rounds < 1:
+        raise SpecError(f"rounds must be >= 1, got {rounds}")
+    if schedule not in SCHEDULES:
+        raise SpecError(f"unknown schedule {schedule!r}; known: {list(SCHEDULES)}")
+    final_sparsity = 1.0 - 1.0 / target_compression
+    counts = []
+    for r in range(rounds + 1):
+        if schedule == "geometric":
+            fraction = target_compression ** (-r / rounds)
+        elif schedule == "linear":
+            fraction = 1.0 - final_sparsity * r / rounds
+        else:
+            fraction = 1.0 - final_sparsity * (1.0 - (1.0 - r / rounds) ** 3)
+        counts.append(max(1, round(total * fraction)))
+    counts[0] = total
+    return counts
+
+
+def target_sparsity(total: int, target_compression: float, rounds: int, schedule: str, round_index: int) -> float:
+    return 1.0 - keep_counts(total, target_compression, rounds, schedule)[round_index] / total

@@ -1,0 +1,209 @@
+"""The training loop shared by dense training and per-round fine-tuning.
+
+The whole split lives in memory as a uint8 tensor on the training device; each batch is
+indexed, augmented and normalised as tensor operations (no per-image Python, no
+DataLoader workers). Data order and augmentation of epoch e come from a generator seeded
+by (seed, e), so an epoch is the same whether or not the job was restarted before it.
+
+After every epoch the full training state (model, optimizer, schedule, RNG, and whatever
+the caller adds: masks, momentum scores) goes to a resume file; a restarted job continues
+from the last finished epoch and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from weightmom.atomic import atomic_path
+from weightmom.augment import augment_batch
+from weightmom.datasets import Split
+from weightmom.errors import SpecError
+from weightmom.masks import MaskEnforcer
+from weightmom.recipe import Accelerator, Recipe
+
+Callback = Callable[[], None]
+EpochCallback = Callable[[int], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise SpecError(f"device {name!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"device {name!r} asked for, but PyTorch sees no GPU here; use device: auto or cpu")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
+    """SGD with a base learning rate of 1: the scheduler sets the actual rate each epoch."""
+    return torch.optim.SGD(model.parameters(), lr=1.0, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+
+
+def lr_factor(recipe: Recipe, epoch: int) -> float:
+    """Multiplier of the base learning rate during `epoch` (0-based)."""
+    if recipe.lr_schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / recipe.epochs))
+    if recipe.lr_schedule == "step":
+        passed = sum(epoch >= round(m * recipe.epochs) for m in recipe.lr_milestones)
+        return recipe.lr_gamma**passed
+    return 1.0
+
+
+def recipe_schedule(recipe: Recipe) -> Callable[[float], float]:
+    """Learning rate at a (possibly fractional) epoch of `recipe`."""
+    return lambda epoch: recipe.lr * lr_factor(recipe, epoch)
+
+
+def stretched_schedule(recipe: Recipe, start_epoch: int, epochs: int) -> Callable[[int], float]:
+    """`recipe`'s learning rates from `start_epoch` to its end, spread over `epochs` epochs.
+
+    With start_epoch = recipe.epochs - epochs this is exactly the recipe's last `epochs`
+    epochs (learning-rate rewinding); a shorter span is stretched, a longer one sampled.
+    """
+    span = max(recipe.epochs - start_epoch, 0)
+    rate = recipe_schedule(recipe)
+    return lambda epoch: rate(start_epoch + span * epoch / epochs)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+@dataclass(frozen=True)
+class ResumeFile:
+    """Per-epoch training state of one job; only a state with the same `key` is resumed."""
+
+    path: Path
+    key: str
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            print(f"{self.path}: unreadable resume state ({exc}); starting over", file=sys.stderr)
+            return None
+        if not isinstance(state, dict) or state.get("key") != self.key:
+            print(f"{self.path}: resume state of other settings; starting over", file=sys.stderr)
+            return None
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        with atomic_path(self.path) as tmp:
+            torch.save({"key": self.key, **state}, tmp)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def train(
+    model: nn.Module,
+    data: Split,
+    recipe: Recipe,
+    *,
+    seed: int,
+    accelerator: Accelerator = Accelerator(),
+    enforcer: MaskEnforcer | None = None,
+    on_step: Callback | None = None,
+    on_epoch: EpochCallback | None = None,
+    learning_rate: Callable[[int], float] | None = None,
+    resume: ResumeFile | None = None,
+    saved: dict[str, Any] | None = None,
+    extra_state: Callable[[], dict[str, Any]] | None = None,
+    description: str = "train",
+) -> float:
+    """Train `model` in place on `data` (already on the model's device).
+
+    `learning_rate(epoch)` replaces the recipe's schedule when given. `on_epoch` gets the
+    number of finished epochs. `saved` is a state loaded from `resume` to continue from;
+    `extra_state` returns what the caller wants saved with each epoch. Returns training
+    seconds, resumed ones included.
+    """
+    device = data.labels.device
+    on_gpu = device.type == "cuda"
+    channels_last = on_gpu and accelerator.channels_last
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if on_gpu and accelerator.compile else model
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu and accelerator.bf16_autocast else contextlib.nullcontext()
+    )
+    optimizer = make_optimizer(model, recipe)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate or recipe_schedule(recipe))
+    first_epoch, seconds_before = 0, 0.0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"])
+        first_epoch, seconds_before = saved["epoch"], saved["seconds"]
+    count = data.labels.shape[0]
+    start = time.perf_counter()
+    model.train()
+    if enforcer is not None:
+        enforcer.apply()
+    progress = tqdm(
+        range(first_epoch, recipe.epochs), desc=description, unit="epoch", file=sys.stderr, mininterval=1.0,
+        initial=first_epoch, total=recipe.epochs,
+    )
+    for epoch in progress:
+        generator = epoch_generator(seed, epoch)
+        order = torch.randperm(count, generator=generator).to(device)
+        total_loss = torch.zeros((), device=device)
+        for begin in range(0, count, recipe.batch_size):
+            index = order[begin : begin + recipe.batch_size]
+            images = augment_batch(data.images[index], recipe.augment, generator)
+            inputs = data.normalise(images)
+            if channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                loss = F.cross_entropy(forward(inputs), data.labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if enforcer is not None:
+                enforcer.apply(optimizer)
+            if on_step is not None:
+                on_step()
+            total_loss += loss.detach() * index.numel()
+        scheduler.step()
+        if on_epoch is not None:
+            on_epoch(epoch + 1)
+        elapsed = seconds_before + time.perf_counter() - start
+        if resume is not None:
+            resume.save(
+                {
+                    "epoch": epoch + 1,
+                    "seconds": elapsed,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "extra": extra_state() if extra_state is not None else {},
+                }
+            )
+        progress.set_postfix(loss=f"{float(total_loss) / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.4g}")
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    return seconds_before + time.perf_counter() - start
