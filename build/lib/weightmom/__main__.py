@@ -1,3 +1,0 @@
-from weightmom.cli import main
-
-raise SystemExit(main())

@@ -1,6 +1,0 @@
-"""Model registry; importing this package registers every built-in model."""
-
-from weightmom.models import cifar, digits  # noqa: F401  (registration side effect)
-from weightmom.models.registry import PRUNABLE_MODULES, build_model, model_names, prunable_parameters, register_model
-
-__all__ = ["PRUNABLE_MODULES", "build_model", "model_names", "prunable_parameters", "register_model"]

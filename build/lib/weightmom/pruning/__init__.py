@@ -1,8 +1,0 @@
-"""Pruning: schedules, layer allocations, and the registered methods."""
-
-from weightmom.pruning import methods  # noqa: F401  (registers the built-in methods)
-from weightmom.pruning.base import Pruner
-from weightmom.pruning.registry import build_pruner, options_schema, pruner_names, register_pruner, with_defaults
-from weightmom.pruning.schedule import keep_counts
-
-__all__ = ["Pruner", "build_pruner", "keep_counts", "options_schema", "pruner_names", "register_pruner", "with_defaults"]
