@@ -92,29 +92,25 @@ def run_dir(dataset, model, seed):
     return f"results/{dataset}/{model}/seed{seed}"
 
 
-def stage_dirs(table):
-    """Every checkpoint directory a table needs: the dense run and each method's rounds."""
+def stage_dirs(table, models=None, final_only=False):
+    """Checkpoint directories a table needs: per model and seed the dense run and each
+    method's rounds; or, with `final_only`, each method's last round alone."""
     spec = config["tables"][table]
+    rounds = [ROUNDS] if final_only else range(1, ROUNDS + 1)
     dirs = []
-    for model in spec["models"]:
+    for model in models or spec["models"]:
         for seed in config["seeds"]:
             base = run_dir(spec["dataset"], model, seed)
-            dirs.append(f"{base}/dense")
-            dirs.extend(f"{base}/{method}/round{r}" for method in table_methods(table) for r in range(1, ROUNDS + 1))
+            if not final_only:
+                dirs.append(f"{base}/dense")
+            dirs.extend(f"{base}/{method}/round{r}" for method in table_methods(table) for r in rounds)
     return dirs
 
 
 def table_rows(table, kind="metrics", model=None, final_only=False):
     """Row files of a table's checkpoints, optionally of one model or of the last round only."""
-    spec = config["tables"][table]
-    models = spec["models"] if model is None else [model]
-    files = []
-    for d in stage_dirs(table):
-        parts = d.split("/")
-        if parts[2] not in models or (final_only and parts[-1] != f"round{ROUNDS}"):
-            continue
-        files.append(f"{d}/{kind}.parquet")
-    return files
+    models = None if model is None else [model]
+    return [f"{d}/{kind}.parquet" for d in stage_dirs(table, models, final_only)]
 
 
 def all_metric_rows(kind):
