@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
 from weightmom import runs
 from weightmom.datasets import load_split
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "config", "environment.yml")
 
 DIGITS_SPEC = {"source": "digits", "test_fraction": 0.25, "split_seed": 0}
 FAST_RECIPE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
@@ -31,3 +37,15 @@ def dense_mlp(digits_dir, tmp_path_factory):
         data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe=FAST_RECIPE, device="cpu", out=path
     )
     return path
+
+
+def copy_project(target: Path, items: tuple[str, ...] = WORKFLOW_FILES) -> Path:
+    """A copy of the workflow (or of other `items` of the repository) to run Snakemake in."""
+    for item in items:
+        source, destination = REPO / item, target / item
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, destination)
+    return target

@@ -4,16 +4,16 @@ fresh clone, and Snakemake finds nothing to do there (what `make pull` does)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, WORKFLOW_FILES, copy_project
+
 BIN = Path(sys.executable).parent
-TRACKED = ["Snakefile", "workflow", "profiles", "config", "environment.yml", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "src/weightmom"]
+DVC_FILES = ("dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "src/weightmom")
 
 
 def _run(cwd: Path, *command: str) -> str:
@@ -35,13 +35,7 @@ def _small_config() -> dict:
 
 def test_push_pull_round_trip_and_staleness(tmp_path):
     origin, clone, remote = tmp_path / "origin", tmp_path / "clone", tmp_path / "remote"
-    for item in TRACKED:
-        source, target = REPO / item, origin / item
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
+    copy_project(origin, WORKFLOW_FILES + DVC_FILES)
     (origin / "config/config.yaml").write_text(yaml.safe_dump(_small_config()))
     _run(origin, "git", "init", "-q")
     _run(origin, "git", "add", "-A")

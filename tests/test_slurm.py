@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, copy_project
+
 SCRIPT = REPO / "scripts/slurm-cluster.sh"
 
 
@@ -40,10 +41,7 @@ def cluster(tmp_path_factory):
 
 
 def _workdir(path: Path, config: dict) -> Path:
-    path.mkdir()
-    for item in ("Snakefile", "workflow", "profiles", "config", "environment.yml"):
-        source = REPO / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, path / item)
+    copy_project(path)
     (path / "config/test.yaml").write_text(yaml.safe_dump(config))
     return path
 

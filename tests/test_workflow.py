@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -17,17 +16,10 @@ from weightmom.models import model_names
 from weightmom.pruning import pruner_names
 from weightmom.recipe import Accelerator, Augment, Recipe
 
+from conftest import REPO, copy_project
 from fake_cifar import make_archive, serve
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-
-
-def _workdir(tmp_path: Path) -> Path:
-    for item in ("Snakefile", "workflow", "profiles", "config", "environment.yml"):
-        source = REPO / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
-    return tmp_path
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -76,8 +68,7 @@ def test_schema_defaults_match_the_library_defaults():
 
 
 def test_download_and_prepare_rules_fetch_over_http(tmp_path):
-    (tmp_path / "work").mkdir()
-    workdir = _workdir(tmp_path / "work")
+    workdir = copy_project(tmp_path / "work")
     served = tmp_path / "served"
     served.mkdir()
     info = make_archive(served / "cifar-10-python.tar.gz")
@@ -109,7 +100,7 @@ def test_download_and_prepare_rules_fetch_over_http(tmp_path):
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, mutate, culprit):
-    workdir = _workdir(tmp_path)
+    workdir = copy_project(tmp_path)
     config = _reduced_config()
     mutate(config)
     result = _snakemake(workdir, "--cores", "1", "--configfile", _write_config(workdir, config))
@@ -119,7 +110,7 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, mutate, culpri
 
 
 def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
-    workdir = _workdir(tmp_path)
+    workdir = copy_project(tmp_path)
     for args in (["--lint"], ["--lint", "--configfile", "config/demo.yaml"]):
         result = _snakemake(workdir, *args)
         assert result.returncode == 0, result.stderr
@@ -140,7 +131,7 @@ def _planned_outputs(workdir: Path, config: str) -> set[str]:
 
 
 def test_demo_workflow_end_to_end(tmp_path):
-    workdir = _workdir(tmp_path)
+    workdir = copy_project(tmp_path)
     config = _reduced_config()
     config_path = _write_config(workdir, config)
     run = _snakemake(workdir, "--cores", "2", "--configfile", config_path)
@@ -228,9 +219,7 @@ def test_training_job_killed_mid_epoch_is_resumed_by_snakemake(tmp_path):
     config = _reduced_config()
     config["training"]["dense"]["epochs"] = 12
     config["tables"]["digits"]["models"] = ["cnn"]
-    (tmp_path / "reference").mkdir()
-    (tmp_path / "killed").mkdir()
-    reference_dir, killed_dir = _workdir(tmp_path / "reference"), _workdir(tmp_path / "killed")
+    reference_dir, killed_dir = copy_project(tmp_path / "reference"), copy_project(tmp_path / "killed")
     reference = _snakemake(reference_dir, target, "--cores", "1", "--configfile", _write_config(reference_dir, config))
     assert reference.returncode == 0, reference.stderr[-2000:]
 
