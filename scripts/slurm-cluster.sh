@@ -12,6 +12,7 @@ set -euo pipefail
 
 STATE=${SLURM_TEST_STATE:-/tmp/weightmom-slurm}
 PACKAGES="slurmctld slurmd slurmdbd slurm-client munge mariadb-server"
+MARKER="# Written by weightmom's scripts/slurm-cluster.sh start; removed by its stop."
 
 log() { echo "slurm-cluster: $*" >&2; }
 
@@ -44,6 +45,7 @@ write_config() {
     memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
     mkdir -p /etc/slurm "$STATE/spool/ctld" "$STATE/spool/d" "$STATE/log"
     cat >/etc/slurm/slurm.conf <<CONF
+$MARKER
 ClusterName=weightmom-test
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
@@ -73,6 +75,7 @@ NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
     cat >/etc/slurm/slurmdbd.conf <<CONF
+$MARKER
 AuthType=auth/munge
 DbdHost=localhost
 DbdAddr=127.0.0.1
@@ -138,6 +141,11 @@ stop() {
             kill -9 "$pid" 2>/dev/null || true
         fi
         rm -f "$pidfile"
+    done
+    # A slurm.conf naming a controller that no longer runs makes every scontrol call wait
+    # 10 s, and the SLURM executor plugin calls it whenever Snakemake starts.
+    for conf in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
+        if [ -f "$conf" ] && grep -qxF "$MARKER" "$conf"; then rm -f "$conf"; fi
     done
 }
 

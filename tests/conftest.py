@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from weightmom import runs
 from weightmom.datasets import load_split
@@ -49,3 +52,29 @@ def copy_project(target: Path, items: tuple[str, ...] = WORKFLOW_FILES) -> Path:
         else:
             shutil.copy(source, destination)
     return target
+
+
+def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900
+    )
+
+
+def reduced_demo_config() -> dict:
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["methods"] = {name: config["methods"][name] for name in ("weightmom", "magnitude", "lottery", "lamp")}
+    config["tables"] = {
+        "digits": {"dataset": "digits", "models": ["mlp"]},
+        "digits_ablation": {"dataset": "digits", "models": ["mlp"], "kind": "ablation", "methods": ["weightmom", "magnitude"]},
+    }
+    config["training"]["dense"]["epochs"] = 3
+    config["training"]["finetune"]["epochs"] = 1
+    config["pruning"]["rounds"] = 2
+    config["threads"] = {"train": 1, "prune": 1, "evaluate": 1}
+    return config
+
+
+def write_config(workdir: Path, config: dict) -> str:
+    path = workdir / "config/test.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return str(path.relative_to(workdir))

@@ -16,36 +16,10 @@ from weightmom.models import model_names
 from weightmom.pruning import pruner_names
 from weightmom.recipe import Accelerator, Augment, Recipe
 
-from conftest import REPO, copy_project
+from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 from fake_cifar import make_archive, serve
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-
-
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900
-    )
-
-
-def _reduced_config() -> dict:
-    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
-    config["methods"] = {name: config["methods"][name] for name in ("weightmom", "magnitude", "lottery", "lamp")}
-    config["tables"] = {
-        "digits": {"dataset": "digits", "models": ["mlp"]},
-        "digits_ablation": {"dataset": "digits", "models": ["mlp"], "kind": "ablation", "methods": ["weightmom", "magnitude"]},
-    }
-    config["training"]["dense"]["epochs"] = 3
-    config["training"]["finetune"]["epochs"] = 1
-    config["pruning"]["rounds"] = 2
-    config["threads"] = {"train": 1, "prune": 1, "evaluate": 1}
-    return config
-
-
-def _write_config(workdir: Path, config: dict) -> str:
-    path = workdir / "config/test.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path.relative_to(workdir))
 
 
 def test_schema_names_match_the_registries():
@@ -72,56 +46,29 @@ def test_download_and_prepare_rules_fetch_over_http(tmp_path):
     served = tmp_path / "served"
     served.mkdir()
     info = make_archive(served / "cifar-10-python.tar.gz")
-    config = _reduced_config()
+    config = reduced_demo_config()
     with serve(served) as (base, _):
         config["datasets"]["tiny"] = {"source": "cifar10", "url": f"{base}/cifar-10-python.tar.gz", "md5": info["md5"]}
-        result = _snakemake(workdir, "data/prepared/tiny/train.npz", "--cores", "1", "--configfile", _write_config(workdir, config))
+        result = run_snakemake(workdir, "data/prepared/tiny/train.npz", "--cores", "1", "--configfile", write_config(workdir, config))
     assert result.returncode == 0, result.stderr[-3000:]
     assert (workdir / "data/raw/tiny/cifar-10-python.tar.gz").exists()
     assert (workdir / "data/prepared/tiny/test.npz").exists()
     assert (workdir / "logs/download/tiny/cifar-10-python.tar.gz.log").exists()
 
 
-@pytest.mark.parametrize(
-    "mutate, culprit",
-    [
-        (lambda c: c["methods"]["weightmom"].update(betta=0.3), "'betta' was unexpected"),
-        (lambda c: c.update(seeds=[0, "one"]), "'one' is not of type 'integer'"),
-        (lambda c: c["training"]["dense"].update(epochs=0), "instance['training']['dense']['epochs']"),
-        (lambda c: c["pruning"].update(target_compression=1), "instance['pruning']['target_compression']"),
-        (lambda c: c["tables"]["digits"].update(models=["resnet9000"]), "'resnet9000' is not one of"),
-        (lambda c: c["methods"]["weightmom"].update(pruner="lottery"), "config key methods.weightmom (pruner lottery)"),
-        (lambda c: c["methods"]["weightmom"].update(pruner="nosuch"), "methods.weightmom.pruner: 'nosuch' is not a pruning method"),
-        (lambda c: c["tables"]["digits"].update(methods=["weightmom", "wm"]), "tables.digits.methods: ['wm']"),
-        (lambda c: c["methods"]["lottery"].update(rewind_epoch=99), "methods.lottery.rewind_epoch: 99"),
-        (lambda c: c.update(methods={}), "instance['methods']"),
-        (lambda c: c["tables"]["digits"].update(dataset="mnist"), "tables.digits.dataset: 'mnist'"),
-        (lambda c: c.update(sedes=[0]), "'sedes' was unexpected"),
-    ],
-)
-def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, mutate, culprit):
-    workdir = copy_project(tmp_path)
-    config = _reduced_config()
-    mutate(config)
-    result = _snakemake(workdir, "--cores", "1", "--configfile", _write_config(workdir, config))
-    assert result.returncode != 0
-    assert culprit in result.stderr + result.stdout
-    assert not (workdir / "data").exists() and not (workdir / "results").exists()
-
-
 def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
     workdir = copy_project(tmp_path)
     for args in (["--lint"], ["--lint", "--configfile", "config/demo.yaml"]):
-        result = _snakemake(workdir, *args)
+        result = run_snakemake(workdir, *args)
         assert result.returncode == 0, result.stderr
         assert "Lints for" not in result.stdout + result.stderr
-    paper = _snakemake(workdir, "-n", "--cores", "all")
+    paper = run_snakemake(workdir, "-n", "--cores", "all")
     assert paper.returncode == 0, paper.stderr
     assert re.search(r"prune_round\s+\d+", paper.stdout)
 
 
 def _planned_outputs(workdir: Path, config: str) -> set[str]:
-    result = _snakemake(workdir, "-n", "--cores", "2", "--configfile", config)
+    result = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config)
     assert result.returncode == 0, result.stderr
     outputs = set()
     for line in result.stdout.splitlines():
@@ -132,9 +79,9 @@ def _planned_outputs(workdir: Path, config: str) -> set[str]:
 
 def test_demo_workflow_end_to_end(tmp_path):
     workdir = copy_project(tmp_path)
-    config = _reduced_config()
-    config_path = _write_config(workdir, config)
-    run = _snakemake(workdir, "--cores", "2", "--configfile", config_path)
+    config = reduced_demo_config()
+    config_path = write_config(workdir, config)
+    run = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert run.returncode == 0, run.stderr[-3000:]
 
     metrics = pd.read_parquet(workdir / "results/metrics.parquet")
@@ -162,7 +109,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert (workdir / "logs/benchmarks/digits/mlp/seed1/weightmom/round2/prune.tsv").exists()
     assert "epoch" in (workdir / "logs/digits/mlp/seed0/dense/train.log").read_text()  # the progress bar
 
-    report = _snakemake(workdir, "--report", "results/report.html", "--configfile", config_path)
+    report = run_snakemake(workdir, "--report", "results/report.html", "--configfile", config_path)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (workdir / "results/report.html").read_text()
     for caption in ("Share of surviving weights", "Top-1 accuracy against compression", "Rows model x method"):
@@ -170,7 +117,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     for item in ("digits.csv", "digits_ablation.csv", "mlp_accuracy.png", "mlp_density.png"):
         assert item in html
 
-    again = _snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
+    again = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
     round_dir = "results/digits/mlp/seed0/magnitude"
@@ -190,7 +137,7 @@ def test_demo_workflow_end_to_end(tmp_path):
         *(f"results/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "csv", "parquet")),
         *(f"results/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density")),
     }
-    rerun = _snakemake(workdir, "--cores", "2", "--configfile", config_path)
+    rerun = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     rerun_metrics = pd.read_parquet(workdir / "results/metrics.parquet")
     pd.testing.assert_frame_equal(
@@ -216,14 +163,14 @@ def _training_process(snakemake: subprocess.Popen, deadline: float):
 
 def test_training_job_killed_mid_epoch_is_resumed_by_snakemake(tmp_path):
     target = "results/digits/cnn/seed0/dense/checkpoint.pt"
-    config = _reduced_config()
+    config = reduced_demo_config()
     config["training"]["dense"]["epochs"] = 12
     config["tables"]["digits"]["models"] = ["cnn"]
     reference_dir, killed_dir = copy_project(tmp_path / "reference"), copy_project(tmp_path / "killed")
-    reference = _snakemake(reference_dir, target, "--cores", "1", "--configfile", _write_config(reference_dir, config))
+    reference = run_snakemake(reference_dir, target, "--cores", "1", "--configfile", write_config(reference_dir, config))
     assert reference.returncode == 0, reference.stderr[-2000:]
 
-    config_path = _write_config(killed_dir, config)
+    config_path = write_config(killed_dir, config)
     snakemake = subprocess.Popen(
         [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile", config_path],
         cwd=killed_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -237,7 +184,7 @@ def test_training_job_killed_mid_epoch_is_resumed_by_snakemake(tmp_path):
     assert snakemake.wait(timeout=120) != 0
     assert not (killed_dir / target).exists() and resume.exists()
 
-    rerun = _snakemake(killed_dir, target, "--cores", "1", "--configfile", config_path)
+    rerun = run_snakemake(killed_dir, target, "--cores", "1", "--configfile", config_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     log = (killed_dir / "logs/digits/cnn/seed0/dense/train.log").read_text()
     first_progress = re.search(r"(\d+)/12 \[", log)

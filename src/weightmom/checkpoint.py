@@ -57,7 +57,9 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "snapshots": checkpoint.snapshots,
     }
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        # Through a file object: torch then keeps a full disk's OSError as the error context.
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
 
 
 def load_checkpoint(path: str | Path, *, model_name: str | None = None, dataset: str | None = None) -> Checkpoint:

@@ -19,3 +19,7 @@ class CheckpointError(WeightMomError):
 
 class MetricsError(WeightMomError):
     """A metrics file is unreadable or does not follow the metric schema."""
+
+
+class StorageError(WeightMomError):
+    """A result could not be written (disk or quota full, file size limit); nothing was left half-written."""

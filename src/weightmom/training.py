@@ -111,7 +111,9 @@ class ResumeFile:
 
     def save(self, state: dict[str, Any]) -> None:
         with atomic_path(self.path) as tmp:
-            torch.save({"key": self.key, **state}, tmp)
+            # Through a file object: torch then keeps a full disk's OSError as the error context.
+            with open(tmp, "wb") as handle:
+                torch.save({"key": self.key, **state}, handle)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -1,11 +1,8 @@
 # Helpers shared by the rules: paths of the file contract and the table -> runs mapping.
-import importlib.util
 import json
 import os
 import sys
-from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
 
 # Jobs run `python -m weightmom`. The interpreter running Snakemake has the package
 # installed (see the Makefile), so its directory goes first on PATH: the jobs then find it
@@ -18,53 +15,6 @@ SEARCH_PATH = os.environ["PATH"]
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), SEARCH_PATH])
 ROUNDS = config["pruning"]["rounds"]
 METHODS = list(config["methods"])
-
-
-def pruner_schemas():
-    """Options schema of every registered pruner, found beside the method modules of the
-    installed package (located without importing it, so torch is not loaded here)."""
-    package = Path(importlib.util.find_spec("weightmom").submodule_search_locations[0])
-    return {path.stem: path for path in (package / "pruning/methods").glob("*.yaml")}
-
-
-def validate_methods():
-    """Each method's options against its pruner's schema; fills the pruner's defaults."""
-    schemas = pruner_schemas()
-    for name, method in config["methods"].items():
-        pruner = method["pruner"]
-        if pruner not in schemas:
-            raise WorkflowError(
-                f"config key methods.{name}.pruner: {pruner!r} is not a pruning method; known: {sorted(schemas)}"
-            )
-        options = {k: v for k, v in method.items() if k != "pruner"}
-        try:
-            validate(options, str(schemas[pruner]))
-        except WorkflowError as error:
-            raise WorkflowError(f"config key methods.{name} (pruner {pruner}): {error}") from None
-        config["methods"][name] = {"pruner": pruner, **options}
-
-
-def check_references():
-    """Cross-references a JSON schema cannot express."""
-    for name, table in config["tables"].items():
-        if table["dataset"] not in config["datasets"]:
-            raise WorkflowError(
-                f"config key tables.{name}.dataset: {table['dataset']!r} is not one of "
-                f"the datasets {sorted(config['datasets'])}"
-            )
-        unknown = sorted(set(table.get("methods", [])) - set(config["methods"]))
-        if unknown:
-            raise WorkflowError(f"config key tables.{name}.methods: {unknown} are not in methods {METHODS}")
-    dense_epochs = config["training"]["dense"]["epochs"]
-    for name, method in config["methods"].items():
-        if method.get("rewind_epoch", 0) > dense_epochs:
-            raise WorkflowError(
-                f"config key methods.{name}.rewind_epoch: {method['rewind_epoch']} is after the last dense epoch ({dense_epochs})"
-            )
-
-
-validate_methods()
-check_references()
 
 
 def as_json(value):

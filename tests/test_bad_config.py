@@ -1,0 +1,88 @@
+"""Bad configs stop the run before any job starts, with a message naming the key and value."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import copy_project, reduced_demo_config, run_snakemake, write_config
+
+
+def _set(*path_and_value):
+    *path, key, value = path_and_value
+
+    def mutate(config):
+        node = config
+        for part in path:
+            node = node[part]
+        node[key] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (_set("sedes", [0]), "config key sedes: unknown key; allowed here: accelerator, datasets, device,"),
+        (
+            _set("methods", "weightmom", "betta", 0.3),
+            "config key methods.weightmom.betta: unknown key; allowed here: allocation, beta, granularity, "
+            "min_density, score (options of pruner 'weightmom')",
+        ),
+        (_set("training", "dense", "lr", "fast"), "config key training.dense.lr: 'fast' is not of type 'number'"),
+        (_set("training", "dense", "epochs", 0), "config key training.dense.epochs: 0 is less than the minimum of 1"),
+        (_set("training", "finetune", "epochs", -2), "config key training.finetune.epochs: -2 is less than the minimum of 1"),
+        (_set("training", "dense", "epochs", 3.0), "config key training.dense.epochs: 3.0 is not of type 'integer'"),
+        (
+            _set("pruning", "target_compression", 1),
+            "config key pruning.target_compression: 1 is less than or equal to the minimum of 1",
+        ),
+        (
+            _set("pruning", "target_compression", 0.5),
+            "config key pruning.target_compression: 0.5 is less than or equal to the minimum of 1",
+        ),
+        (
+            _set("tables", "digits", "models", ["resnet9000"]),
+            "config key tables.digits.models[0]: 'resnet9000' is not one of ['mlp', 'cnn',",
+        ),
+        (
+            _set("methods", "weightmom", "pruner", "nosuch"),
+            "config key methods.weightmom.pruner: 'nosuch' is not a pruning method; known: ['global_magnitude',",
+        ),
+        (
+            _set("tables", "digits", "methods", ["weightmom", "wm"]),
+            "config key tables.digits.methods: ['wm'] are not in methods ['weightmom', 'magnitude', 'lottery', 'lamp']",
+        ),
+        (
+            _set("tables", "digits", "dataset", "mnist"),
+            "config key tables.digits.dataset: 'mnist' is not one of the datasets ['digits']",
+        ),
+        (
+            _set("datasets", "digits", "source", "mnist"),
+            "config key datasets.digits.source: 'mnist' is not one of ['digits', 'cifar10', 'cifar100', 'imagefolder']",
+        ),
+        (_set("seeds", [0, "one"]), "config key seeds[1]: 'one' is not of type 'integer'"),
+        (_set("seeds", [0, 1.5]), "config key seeds[1]: 1.5 is not of type 'integer'"),
+        (_set("seeds", [0, 1.0]), "config key seeds[1]: 1.0 is not of type 'integer'"),
+        (_set("seeds", []), "config key seeds: [] should be non-empty"),
+        (_set("methods", {}), "config key methods: {} should be non-empty"),
+        (
+            _set("methods", "lottery", "rewind_epoch", 99),
+            "config key methods.lottery.rewind_epoch: 99 is after the last dense epoch (3)",
+        ),
+    ],
+)
+def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, mutate, message):
+    workdir = copy_project(tmp_path)
+    config = reduced_demo_config()
+    mutate(config)
+    result = run_snakemake(workdir, "--cores", "1", "--configfile", write_config(workdir, config))
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-2000:]
+    assert not any((workdir / d).exists() for d in ("data", "results", "logs", "summary"))
+
+
+def test_a_missing_config_file_is_named(tmp_path):
+    workdir = copy_project(tmp_path)
+    result = run_snakemake(workdir, "--cores", "1", "--configfile", "config/nosuch.yaml")
+    assert result.returncode != 0
+    assert "config/nosuch.yaml" in result.stderr

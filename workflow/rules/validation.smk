@@ -1,0 +1,113 @@
+# The config is checked here, before the DAG is built: a bad key stops the run before any
+# job starts, with a message naming the key and its value.
+import importlib.util
+from pathlib import Path
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError
+from snakemake.exceptions import WorkflowError
+
+CONFIG_SCHEMA = str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+
+
+def key_name(path):
+    """`training.dense.epochs`, `seeds[1]` for a jsonschema error path."""
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def explain(error, prefix=()):
+    """One line naming the config key and its value for a jsonschema ValidationError."""
+    path = [*prefix, *error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in known]
+        if known and unknown:
+            keys = ", ".join(key_name([*path, key]) for key in unknown)
+            return f"config key {keys}: unknown key; allowed here: {', '.join(known)}"
+    return f"config key {key_name(path) or '(top level)'}: {error.message}"
+
+
+def validation_error(error):
+    """The jsonschema error behind the WorkflowError that snakemake.utils.validate raises."""
+    cause = error.__cause__ or error.__context__
+    return cause if isinstance(cause, ValidationError) else None
+
+
+def strict_integer_errors(instance, schema_file):
+    """jsonschema takes 2.0 for an integer; a seed or an epoch count of 2.0 would end up
+    in paths and loops as a float, so integers must be written as integers."""
+    schema = yaml.safe_load(Path(schema_file).read_text())
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    strict = jsonschema.validators.extend(base, type_checker=checker)(schema)
+    return jsonschema.exceptions.best_match(strict.iter_errors(instance))
+
+
+def validated(instance, schema_file, prefix=()):
+    """`instance` checked against `schema_file` (defaults filled in by Snakemake's validate)."""
+    try:
+        validate(instance, schema_file)
+    except WorkflowError as error:
+        cause = validation_error(error)
+        if cause is None:
+            raise
+        raise WorkflowError(explain(cause, prefix)) from None
+    strict = strict_integer_errors(instance, schema_file)
+    if strict is not None:
+        raise WorkflowError(explain(strict, prefix))
+    return instance
+
+
+def pruner_schemas():
+    """Options schema of every registered pruner, found beside the method modules of the
+    installed package (located without importing it, so torch is not loaded here)."""
+    package = Path(importlib.util.find_spec("weightmom").submodule_search_locations[0])
+    return {path.stem: path for path in (package / "pruning/methods").glob("*.yaml")}
+
+
+def validate_methods():
+    """Each method's options against its pruner's schema; fills the pruner's defaults."""
+    schemas = pruner_schemas()
+    for name, method in config["methods"].items():
+        pruner = method["pruner"]
+        if pruner not in schemas:
+            raise WorkflowError(
+                f"config key methods.{name}.pruner: {pruner!r} is not a pruning method; known: {sorted(schemas)}"
+            )
+        options = {k: v for k, v in method.items() if k != "pruner"}
+        try:
+            validated(options, str(schemas[pruner]), prefix=("methods", name))
+        except WorkflowError as error:
+            raise WorkflowError(f"{error} (options of pruner {pruner!r})") from None
+        config["methods"][name] = {"pruner": pruner, **options}
+
+
+def check_references():
+    """Cross-references a JSON schema cannot express."""
+    methods = list(config["methods"])
+    for name, table in config["tables"].items():
+        if table["dataset"] not in config["datasets"]:
+            raise WorkflowError(
+                f"config key tables.{name}.dataset: {table['dataset']!r} is not one of "
+                f"the datasets {sorted(config['datasets'])}"
+            )
+        unknown = sorted(set(table.get("methods", [])) - set(methods))
+        if unknown:
+            raise WorkflowError(f"config key tables.{name}.methods: {unknown} are not in methods {methods}")
+    dense_epochs = config["training"]["dense"]["epochs"]
+    for name, method in config["methods"].items():
+        if method.get("rewind_epoch", 0) > dense_epochs:
+            raise WorkflowError(
+                f"config key methods.{name}.rewind_epoch: {method['rewind_epoch']} is after the last dense epoch ({dense_epochs})"
+            )
+
+
+validated(config, CONFIG_SCHEMA)
+validate_methods()
+check_references()
