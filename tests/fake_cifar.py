@@ -93,3 +93,8 @@ def serve(directory: Path, *, truncate: bool = False, fail_first: int = 0):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def cifar_spec(url: str, md5: str, source: str = "cifar10", **extra) -> dict:
+    """A config entry for a downloaded CIFAR source, as the workflow passes it to the steps."""
+    return {"source": source, "url": url, "md5": md5, "retries": 3, "timeout": 10, "split_seed": 0, **extra}

@@ -3,33 +3,22 @@
 import json
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from weightmom import reports
-from weightmom.errors import MetricsError
-from weightmom.metrics import METRIC_SCHEMA, read_rows, write_rows
+from weightmom.metrics import METRIC_SCHEMA, write_rows
 
-
-def _row(model, method, seed, round_index, top1, compression):
-    return {
-        "dataset": "toy", "model": model, "method": method, "seed": seed, "round": round_index,
-        "target_sparsity": 1 - 1 / compression, "sparsity": 1 - 1 / compression, "compression_ratio": compression,
-        "params_total": 1000, "params_prunable": 900, "params_nonzero": 100 + round(900 / compression),
-        "top1": top1, "top5": 1.0, "loss": 0.1, "flops_dense": 2e6, "flops_sparse": 2e6 / compression,
-        "train_seconds": 1.0, "config_hash": "h", "git_commit": "c", "torch_version": "t", "device": "cpu",
-    }
+from conftest import metric_row
 
 
 @pytest.fixture
 def row_files(tmp_path):
     rows = [
-        _row("net", "dense", 0, 0, 0.90, 1.0), _row("net", "dense", 1, 0, 0.92, 1.0),
-        _row("net", "wm", 0, 1, 0.89, 4.0), _row("net", "wm", 0, 2, 0.88, 15.0),
-        _row("net", "wm", 1, 1, 0.91, 4.0), _row("net", "wm", 1, 2, 0.86, 15.0),
-        _row("net", "mag", 0, 1, 0.85, 4.0), _row("net", "mag", 0, 2, 0.80, 15.0),
-        _row("net", "mag", 1, 1, 0.87, 4.0), _row("net", "mag", 1, 2, 0.82, 15.0),
+        metric_row("net", "dense", 0, 0, 0.90, 1.0), metric_row("net", "dense", 1, 0, 0.92, 1.0),
+        metric_row("net", "wm", 0, 1, 0.89, 4.0), metric_row("net", "wm", 0, 2, 0.88, 15.0),
+        metric_row("net", "wm", 1, 1, 0.91, 4.0), metric_row("net", "wm", 1, 2, 0.86, 15.0),
+        metric_row("net", "mag", 0, 1, 0.85, 4.0), metric_row("net", "mag", 0, 2, 0.80, 15.0),
+        metric_row("net", "mag", 1, 1, 0.87, 4.0), metric_row("net", "mag", 1, 2, 0.82, 15.0),
     ]
     paths = []
     for i, row in enumerate(rows):
@@ -104,21 +93,6 @@ def test_collect_gives_every_method_its_round_zero(row_files, tmp_path):
 def test_figure_is_a_png(row_files, tmp_path):
     reports.make_figure(title="toy / net", metric_rows=row_files, methods=["wm", "mag"], out=tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_row_file_missing_columns_is_refused(row_files, tmp_path):
-    table = pq.read_table(row_files[0]).drop(["top1"])
-    pq.write_table(table, tmp_path / "short.parquet")
-    with pytest.raises(MetricsError, match=r"short.parquet: missing columns \['top1'\]"):
-        read_rows([tmp_path / "short.parquet"], METRIC_SCHEMA)
-
-
-def test_row_file_of_another_schema_version_is_refused(row_files, tmp_path):
-    table = pq.read_table(row_files[0])
-    table = table.set_column(0, "schema_version", pa.array([99], pa.int32()))
-    pq.write_table(table, tmp_path / "future.parquet")
-    with pytest.raises(MetricsError, match="future.parquet: schema_version"):
-        read_rows([tmp_path / "future.parquet"], METRIC_SCHEMA)
 
 
 def test_density_figure_from_layer_rows(tmp_path):

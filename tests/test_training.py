@@ -105,6 +105,28 @@ def test_resume_state_of_other_settings_is_ignored(digits_dir, tmp_path):
     assert load_checkpoint(out).meta["train_seconds"] > 0
 
 
+def _first_tensor(value):
+    if isinstance(value, torch.Tensor) and value.numel() >= 64:
+        return value
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
+    return next((t for t in map(_first_tensor, children) if t is not None), None)
+
+
+def test_corrupted_resume_state_is_ignored(digits_dir, tmp_path):
+    out = tmp_path / "run/checkpoint.pt"
+    resume = out.parent / "resume.pt"
+    _kill_after_epochs(_command(digits_dir, out, 8), resume, 2)
+    data = bytearray(resume.read_bytes())
+    tensor = _first_tensor(torch.load(resume, weights_only=True))
+    start = data.find(tensor.reshape(-1).view(torch.uint8).numpy().tobytes()[:256])
+    assert start > 0
+    data[start : start + 4] = bytes(b ^ 0xFF for b in data[start : start + 4])
+    resume.write_bytes(bytes(data))
+    result = subprocess.run(_command(digits_dir, out, 8), capture_output=True, text=True, check=True)
+    assert f"{resume}: corrupted resume state (digest mismatch); starting over" in result.stderr
+    assert load_checkpoint(out).meta["train_seconds"] > 0
+
+
 def test_killed_pruning_round_resumes_with_the_same_masks_scores_and_weights(dense_mlp, digits_dir, tmp_path):
     def command(out: Path) -> list[str]:
         return [

@@ -1,8 +1,9 @@
 """Checkpoints: model weights, masks, pruner state and lineage metadata in one file.
 
 Loaded with `weights_only=True` (tensors and plain containers only), and checked: a file
-that is truncated, not a weightmom checkpoint, or built for another model or dataset is
-an error naming the file, never a silent load.
+that is truncated, corrupted (its stored digest does not match), not a weightmom
+checkpoint, or built for another model, dataset or seed is an error naming the file,
+never a silent load.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from torch import nn
 
 from weightmom.atomic import atomic_path
 from weightmom.errors import CheckpointError
+from weightmom.integrity import digest
 from weightmom.models import build_model, prunable_parameters
 
 FORMAT = "weightmom-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: contents digest
 
 
 @dataclass
@@ -56,13 +58,18 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "meta": checkpoint.meta,
         "snapshots": checkpoint.snapshots,
     }
+    payload["digest"] = digest(payload)
     with atomic_path(path) as tmp:
         # Through a file object: torch then keeps a full disk's OSError as the error context.
         with open(tmp, "wb") as handle:
             torch.save(payload, handle)
 
 
-def load_checkpoint(path: str | Path, *, model_name: str | None = None, dataset: str | None = None) -> Checkpoint:
+def load_checkpoint(
+    path: str | Path, *, model_name: str | None = None, dataset: str | None = None, seed: int | None = None
+) -> Checkpoint:
+    """The checkpoint at `path`, checked for consistency and, where given, against the
+    model, dataset and seed of the run directory it is used in."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -76,6 +83,12 @@ def load_checkpoint(path: str | Path, *, model_name: str | None = None, dataset:
         raise CheckpointError(
             f"{path}: checkpoint format version {payload.get('format_version')}, this package reads {FORMAT_VERSION}"
         )
+    stored = payload.pop("digest", None)
+    if stored != digest(payload):
+        raise CheckpointError(
+            f"{path}: contents do not match the digest stored in it (corrupted on disk or in transfer); "
+            "delete it and rerun to remake it"
+        )
     checkpoint = Checkpoint(
         model_name=payload["model_name"],
         dataset=payload["dataset"],
@@ -87,9 +100,10 @@ def load_checkpoint(path: str | Path, *, model_name: str | None = None, dataset:
         meta=payload["meta"],
         snapshots=payload.get("snapshots", {}),
     )
-    for key, expected in (("model_name", model_name), ("dataset", dataset)):
-        if expected is not None and getattr(checkpoint, key) != expected:
-            raise CheckpointError(f"{path}: checkpoint is for {key} {getattr(checkpoint, key)!r}, expected {expected!r}")
+    found = {"model": checkpoint.model_name, "dataset": checkpoint.dataset, "seed": checkpoint.meta.get("seed")}
+    for key, expected in (("model", model_name), ("dataset", dataset), ("seed", seed)):
+        if expected is not None and found[key] != expected:
+            raise CheckpointError(f"{path}: checkpoint is for {key} {found[key]!r}, expected {expected!r}")
     _check_consistent(path, checkpoint)
     return checkpoint
 

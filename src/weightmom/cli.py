@@ -24,6 +24,18 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
+def _add_expectations(command: argparse.ArgumentParser) -> None:
+    """What the input checkpoint must have been made for (its run directory's identity)."""
+    command.add_argument("--expect-dataset", help="refuse a checkpoint made for another dataset")
+    command.add_argument("--expect-model", help="refuse a checkpoint of another model")
+    command.add_argument("--expect-seed", type=int, help="refuse a checkpoint of another seed")
+
+
+def _expectations(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"dataset": args.expect_dataset, "model_name": args.expect_model, "seed": args.expect_seed}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="weightmom", description=__doc__)
     sub = parser.add_subparsers(dest="step", required=True)
@@ -68,12 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--dense-recipe", type=_json_object, help="needed by methods that rewind the learning rate")
     prune.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     prune.add_argument("--out", required=True)
+    _add_expectations(prune)
 
     evaluate = add("evaluate", "Evaluate a checkpoint into one metric row and its layer rows.", threads=True, device=True)
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--metrics-out", required=True)
     evaluate.add_argument("--layers-out", required=True)
+    _add_expectations(evaluate)
 
     collect = add("collect", "Gather row files into results/metrics.parquet and results/layers.parquet.")
     collect.add_argument("--methods", nargs="+", required=True)
@@ -137,12 +151,12 @@ def _run(args: argparse.Namespace) -> None:
             checkpoint_path=args.checkpoint, data_dir=args.data, method=args.method, pruner_name=args.pruner,
             pruner_options=args.pruner_options, pruning=args.pruning, round_index=args.round,
             recipe=args.recipe, dense_checkpoint_path=args.dense_checkpoint, dense_recipe=args.dense_recipe,
-            accelerator=args.accelerator, device=args.device, out=args.out,
+            accelerator=args.accelerator, device=args.device, out=args.out, expect=_expectations(args),
         )
     elif args.step == "evaluate":
         steps.evaluate_checkpoint(
             checkpoint_path=args.checkpoint, data_dir=args.data, device=args.device,
-            metrics_out=args.metrics_out, layers_out=args.layers_out,
+            metrics_out=args.metrics_out, layers_out=args.layers_out, expect=_expectations(args),
         )
     elif args.step == "collect":
         steps.collect(

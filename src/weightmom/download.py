@@ -50,7 +50,7 @@ def fetch(url: str, destination: str | os.PathLike, md5: str, *, retries: int, t
                 actual = md5sum(tmp)
                 if actual != md5:
                     raise DataError(
-                        f"{destination.name} from {url}: checksum mismatch, expected MD5 {md5}, got {actual}; "
+                        f"{destination} from {url}: checksum mismatch, expected MD5 {md5}, got {actual}; "
                         "the file was deleted"
                     )
             return destination

@@ -127,12 +127,14 @@ def prune_round(
     accelerator: Mapping[str, Any] | None = None,
     device: str,
     out: str | Path,
+    expect: Mapping[str, Any] | None = None,
 ) -> None:
     """Round r from round r-1: update scores, prune to the schedule's count, fine-tune.
 
     The dense checkpoint and recipe are needed by methods that rewind weights or the
     learning rate. Resumable: a restarted job takes the masks and scores of its
-    interrupted self and continues fine-tuning from the last finished epoch.
+    interrupted self and continues fine-tuning from the last finished epoch. `expect`
+    (model_name, dataset, seed) is what the checkpoint must have been made for.
     """
     from weightmom.pruning import build_pruner  # only pruning jobs pay for the method registry
 
@@ -142,7 +144,7 @@ def prune_round(
     learning_rate = None
     if dense_recipe is not None:
         learning_rate = pruner.learning_rate(Recipe.from_dict(dense_recipe, "dense recipe"), run_recipe)
-    previous = load_checkpoint(checkpoint_path)
+    previous = load_checkpoint(checkpoint_path, **(expect or {}))
     expected_method = DENSE if round_index == 1 else method
     if previous.meta.get("round") != round_index - 1 or previous.meta.get("method") != expected_method:
         raise CheckpointError(
@@ -176,7 +178,8 @@ def prune_round(
         if pruner.snapshot_epochs():
             if dense_checkpoint_path is None:
                 raise SpecError(f"pruner {pruner_name!r} rewinds weights: give the dense checkpoint")
-            pruner.rewind(model, load_checkpoint(dense_checkpoint_path, model_name=previous.model_name).snapshots)
+            dense = load_checkpoint(dense_checkpoint_path, model_name=previous.model_name, dataset=previous.dataset, seed=seed)
+            pruner.rewind(model, dense.snapshots)
 
     def observe(*_: int) -> None:
         pruner.observe(params, state)
@@ -221,16 +224,23 @@ def prune_round(
 
 
 def evaluate_checkpoint(
-    *, checkpoint_path: str | Path, data_dir: str | Path, device: str, metrics_out: str | Path, layers_out: str | Path
+    *,
+    checkpoint_path: str | Path,
+    data_dir: str | Path,
+    device: str,
+    metrics_out: str | Path,
+    layers_out: str | Path,
+    expect: Mapping[str, Any] | None = None,
 ) -> None:
-    """One metric row (and one row per layer) for a checkpoint on the test split."""
-    checkpoint = load_checkpoint(checkpoint_path)
+    """One metric row (and one row per layer) for a checkpoint on the test split; `expect`
+    as for prune_round."""
+    checkpoint = load_checkpoint(checkpoint_path, **(expect or {}))
     target = resolve_device(device)
     test = datasets.load_split(Path(data_dir) / "test.npz").to(target)
     if test.input_shape != checkpoint.input_shape or test.num_classes != checkpoint.num_classes:
         raise CheckpointError(
             f"{checkpoint_path}: built for inputs {checkpoint.input_shape} and {checkpoint.num_classes} classes, "
-            f"{data_dir} has {test.input_shape} and {test.num_classes}"
+            f"{data_dir} has {test.input_shape} and {test.num_classes} classes"
         )
     model = checkpoint.build(target)
     accuracy = evaluate(model, test)

@@ -109,6 +109,8 @@ def read_imagefolder(spec: dict[str, Any], raw_dir: Path) -> Splits:
     root = Path(spec["root"]).expanduser()
     folders = {}
     for split in ("train", "test"):
+        if not (root / split).is_dir():
+            raise DataError(f"{root / split}: no such folder; an imagefolder root holds train/<class>/ and test/<class>/")
         try:
             folders[split] = ImageFolder(str(root / split))
         except FileNotFoundError as exc:

@@ -17,4 +17,5 @@ rule evaluate:
     shell:
         "python -m weightmom evaluate --checkpoint {input.checkpoint} --data $(dirname {input.test})"
         " --threads {threads} --device {params.device}"
+        " --expect-dataset {wildcards.dataset} --expect-model {wildcards.model} --expect-seed {wildcards.seed}"
         " --metrics-out {output.metrics} --layers-out {output.layers} 2> {log}"

@@ -28,4 +28,5 @@ rule prune_round:
         " --pruning {params.pruning:q} --round {wildcards.round} --recipe {params.recipe:q}"
         " --dense-checkpoint {input.dense} --dense-recipe {params.dense_recipe:q}"
         " --accelerator {params.accelerator:q} --threads {threads} --device {params.device}"
+        " --expect-dataset {wildcards.dataset} --expect-model {wildcards.model} --expect-seed {wildcards.seed}"
         " --out {output} 2> {log}"
