@@ -12,6 +12,7 @@ if not config:
 
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/common.smk"
+include: "workflow/rules/locks.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/prune.smk"

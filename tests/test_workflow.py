@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -143,63 +140,3 @@ def test_demo_workflow_end_to_end(tmp_path):
     pd.testing.assert_frame_equal(
         rerun_metrics.drop(columns=["train_seconds"]), metrics.drop(columns=["train_seconds"])
     )
-
-
-def _training_process(snakemake: subprocess.Popen, deadline: float):
-    """The Python process of the training job (not the shell Snakemake wraps it in)."""
-    import psutil
-
-    while time.monotonic() < deadline:
-        for child in psutil.Process(snakemake.pid).children(recursive=True):
-            try:
-                command = child.cmdline()
-            except psutil.NoSuchProcess:
-                continue
-            if command[1:4] == ["-m", "weightmom", "train"]:
-                return child
-        time.sleep(0.05)
-    raise AssertionError("the training job did not start")
-
-
-def test_training_job_killed_mid_epoch_is_resumed_by_snakemake(tmp_path):
-    target = "results/digits/cnn/seed0/dense/checkpoint.pt"
-    config = reduced_demo_config()
-    config["training"]["dense"]["epochs"] = 12
-    config["tables"]["digits"]["models"] = ["cnn"]
-    reference_dir, killed_dir = copy_project(tmp_path / "reference"), copy_project(tmp_path / "killed")
-    reference = run_snakemake(reference_dir, target, "--cores", "1", "--configfile", write_config(reference_dir, config))
-    assert reference.returncode == 0, reference.stderr[-2000:]
-
-    config_path = write_config(killed_dir, config)
-    snakemake = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile", config_path],
-        cwd=killed_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    training = _training_process(snakemake, deadline)
-    resume = killed_dir / "results/digits/cnn/seed0/dense/resume.pt"
-    while time.monotonic() < deadline and not (resume.exists() and _saved_epoch(resume) >= 3):
-        time.sleep(0.05)
-    training.kill()
-    assert snakemake.wait(timeout=120) != 0
-    assert not (killed_dir / target).exists() and resume.exists()
-
-    rerun = run_snakemake(killed_dir, target, "--cores", "1", "--configfile", config_path)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    log = (killed_dir / "logs/digits/cnn/seed0/dense/train.log").read_text()
-    first_progress = re.search(r"(\d+)/12 \[", log)
-    assert first_progress and int(first_progress.group(1)) >= 3  # the rerun started from the resume file
-    import torch
-
-    first = torch.load(reference_dir / target, weights_only=True)["state_dict"]
-    second = torch.load(killed_dir / target, weights_only=True)["state_dict"]
-    assert all(torch.equal(first[k], second[k]) for k in first)
-
-
-def _saved_epoch(resume: Path) -> int:
-    import torch
-
-    try:
-        return torch.load(resume, weights_only=True)["epoch"]
-    except Exception:  # being replaced right now
-        return 0

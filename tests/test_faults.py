@@ -1,0 +1,239 @@
+"""Faults: SIGKILL at every kind of write, a full disk, stale and live Snakemake locks.
+
+After each fault the same command is run again, as a user would: it must complete with
+no manual clean-up and give the same final metrics as an uninterrupted run, and at no
+point may a file that Snakemake takes as complete be half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from weightmom.checkpoint import load_checkpoint
+
+from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+
+FAULTS_DIR = REPO / "tests/faults"
+DENSE = "results/digits/cnn/seed0/dense"
+
+
+def _config() -> dict:
+    config = reduced_demo_config()
+    config["methods"] = {name: config["methods"][name] for name in ("weightmom", "magnitude")}
+    config["tables"] = {"digits": {"dataset": "digits", "models": ["cnn"]}}
+    config["seeds"] = [0]
+    config["training"]["dense"]["epochs"] = 10
+    return config
+
+
+def _project(path: Path) -> tuple[Path, str]:
+    workdir = copy_project(path)
+    return workdir, write_config(workdir, _config())
+
+
+def _command(config_path: str, *targets: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", *targets, "--cores", "1", "--configfile", config_path]
+
+
+def _final_metrics(workdir: Path) -> pd.DataFrame:
+    return pd.read_parquet(workdir / "results/metrics.parquet").drop(columns=["train_seconds"])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    workdir, config_path = _project(tmp_path_factory.mktemp("reference"))
+    result = run_snakemake(workdir, "--cores", "1", "--configfile", config_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def _assert_same_results(workdir: Path, reference: Path) -> None:
+    pd.testing.assert_frame_equal(_final_metrics(workdir), _final_metrics(reference))
+    assert (workdir / "results/tables/digits.md").read_text() == (reference / "results/tables/digits.md").read_text()
+    assert not _temporaries(workdir)
+
+
+def _temporaries(workdir: Path) -> list[str]:
+    return sorted(str(p.relative_to(workdir)) for d in ("results", "data", "summary") for p in (workdir / d).rglob(".tmp-*"))
+
+
+def _assert_every_output_is_whole(workdir: Path) -> None:
+    """What a killed run left: each file under a final name is complete and readable."""
+    for path in (workdir / "results").rglob("*"):
+        if path.name.startswith(".tmp-") or path.is_dir():
+            continue
+        if path.name == "checkpoint.pt":
+            load_checkpoint(path)
+        elif path.suffix == ".parquet":
+            pq.read_table(path)
+
+
+KILLS = [
+    # (file, moment, what is killed): training, checkpoint, metrics, collect and table writes
+    (f"{DENSE}/resume.pt", "mid-write", "job"),
+    (f"{DENSE}/checkpoint.pt", "before-rename", "snakemake"),
+    ("weightmom/round1/checkpoint.pt", "mid-write", "job"),
+    ("magnitude/round1/metrics.parquet", "after-rename", "snakemake"),
+    ("results/metrics.parquet", "mid-write", "snakemake"),
+    ("results/tables/digits.csv", "before-rename", "job"),
+]
+
+
+def test_sigkill_at_every_kind_of_write_then_the_same_command_completes(tmp_path, reference):
+    workdir, config_path = _project(tmp_path / "work")
+    faults = [
+        {"file": file, "when": when, "kill": kill, "marker": str(tmp_path / f"fired-{i}")}
+        for i, (file, when, kill) in enumerate(KILLS)
+    ]
+    env = {**os.environ, "PYTHONPATH": str(FAULTS_DIR), "WEIGHTMOM_FAULTS": json.dumps(faults)}
+    locks = workdir / ".snakemake/locks"
+    stale_lock = False
+    for attempt in range(len(KILLS) + 1):
+        run = subprocess.run(
+            _command(config_path), cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+            start_new_session=True,
+        )
+        assert ("removed a stale Snakemake lock" in run.stderr) == stale_lock, run.stderr[-3000:]
+        if run.returncode == 0:
+            break
+        assert sum(Path(f["marker"]).exists() for f in faults) == attempt + 1  # one fault per run
+        _assert_every_output_is_whole(workdir)
+        stale_lock = any(locks.glob("*.lock"))  # left when Snakemake itself was killed
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert attempt == len(KILLS)
+    _assert_same_results(workdir, reference)
+
+
+def _saved_epoch(resume: Path) -> int:
+    try:
+        return torch.load(resume, weights_only=True)["epoch"]
+    except Exception:  # being replaced right now
+        return 0
+
+
+def test_training_job_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, reference):
+    workdir, config_path = _project(tmp_path / "work")
+    target = f"{DENSE}/checkpoint.pt"
+    snakemake = subprocess.Popen(
+        _command(config_path, target), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    resume, deadline = workdir / DENSE / "resume.pt", time.monotonic() + 300
+    while not (resume.exists() and _saved_epoch(resume) >= 3):
+        assert snakemake.poll() is None and time.monotonic() < deadline, "training did not reach epoch 3"
+        time.sleep(0.05)
+    training = next(
+        p for p in psutil.Process(snakemake.pid).children(recursive=True) if p.cmdline()[1:4] == ["-m", "weightmom", "train"]
+    )
+    training.kill()
+    assert snakemake.wait(timeout=120) != 0
+    assert not (workdir / target).exists() and resume.exists()
+
+    rerun = run_snakemake(workdir, target, "--cores", "1", "--configfile", config_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    log = (workdir / "logs/digits/cnn/seed0/dense/train.log").read_text()
+    first_progress = re.search(r"(\d+)/10 \[", log)
+    assert first_progress and int(first_progress.group(1)) >= 3  # the rerun started from the resume file
+    first, second = load_checkpoint(reference / target), load_checkpoint(workdir / target)
+    assert all(torch.equal(first.state_dict[k], second.state_dict[k]) for k in first.state_dict)
+
+
+def _wait_for_training(workdir: Path, snakemake: subprocess.Popen) -> None:
+    resume, deadline = workdir / DENSE / "resume.pt", time.monotonic() + 300
+    while not resume.exists():
+        assert snakemake.poll() is None and time.monotonic() < deadline, "training did not start"
+        time.sleep(0.05)
+
+
+def test_killed_snakemake_leaves_a_lock_that_the_same_command_clears(tmp_path, reference):
+    workdir, config_path = _project(tmp_path / "work")
+    first = subprocess.Popen(
+        _command(config_path), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    _wait_for_training(workdir, first)
+    os.killpg(first.pid, signal.SIGKILL)  # Snakemake and its job, as a lost node would
+    first.wait()
+    assert list((workdir / ".snakemake/locks").glob("*.lock"))
+
+    again = subprocess.run(_command(config_path), cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (
+        f"weightmom: removed a stale Snakemake lock left by a killed run (pid {first.pid}); "
+        "no Snakemake process is alive in this directory." in again.stderr
+    )
+    _assert_same_results(workdir, reference)
+
+
+def test_second_invocation_is_refused_by_the_lock_and_nothing_is_corrupted(tmp_path, reference):
+    workdir, config_path = _project(tmp_path / "work")
+    first = subprocess.Popen(
+        _command(config_path), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for_training(workdir, first)
+    second = subprocess.run(_command(config_path), cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert second.returncode != 0
+    assert f"weightmom: Snakemake is already running in this directory: pid {first.pid} (" in second.stderr
+    assert f"stop it with `kill {first.pid}`" in second.stderr
+    assert "Directory cannot be locked" in second.stderr
+    _, first_err = first.communicate(timeout=600)
+    assert first.returncode == 0, first_err[-3000:]
+    _assert_same_results(workdir, reference)
+    assert "Nothing to be done" in run_snakemake(workdir, "-n", "--configfile", config_path).stdout
+
+
+def test_lock_held_from_another_machine_is_left_alone_with_the_command_to_clear_it(tmp_path):
+    workdir, config_path = _project(tmp_path / "work")
+    locks = workdir / ".snakemake/locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text(str(workdir / DENSE / "checkpoint.pt") + "\n")
+    (locks / "0.input.lock").write_text("")
+    holder = {"host": "login-node-7", "boot": "x", "pid": 4242, "start": 1}
+    (locks / "weightmom-holder-login-node-7-4242.json").write_text(json.dumps(holder))
+    result = run_snakemake(workdir, "-n", "--configfile", config_path)
+    assert (
+        "weightmom: the lock in .snakemake/locks is held by a Snakemake run on login-node-7 (pid 4242), "
+        "which cannot be checked from this machine. If that run is no longer alive, run `snakemake --unlock` "
+        "here, then the same command again." in result.stderr
+    )
+    assert (locks / "0.output.lock").exists()
+
+
+def _mount_tmpfs(path: Path, size: int) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    return mounted.returncode == 0
+
+
+def test_full_disk_fails_loudly_and_the_rerun_after_freeing_space_completes(tmp_path, reference):
+    workdir, config_path = _project(tmp_path / "work")
+    used = sum(p.stat().st_size for p in (reference / "results").rglob("*") if p.is_file())
+    results = workdir / "results"
+    if not _mount_tmpfs(results, used // 2):
+        pytest.skip("mounting a small tmpfs needs root and mount permission")
+    try:
+        full = run_snakemake(workdir, "--cores", "1", "--configfile", config_path)
+        assert full.returncode != 0
+        logs = "".join(p.read_text() for p in (workdir / "logs").rglob("*.log"))
+        assert "cannot write it: No space left on device. Nothing was left half-written" in logs
+        _assert_every_output_is_whole(workdir)
+        assert not _temporaries(workdir)
+        subprocess.run(["mount", "-o", f"remount,size={used * 4}", str(results)], check=True)
+        again = run_snakemake(workdir, "--cores", "1", "--configfile", config_path)
+        assert again.returncode == 0, again.stderr[-3000:]
+        _assert_same_results(workdir, reference)
+    finally:
+        subprocess.run(["umount", "-l", str(results)], check=False)
