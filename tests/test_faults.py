@@ -237,3 +237,13 @@ def test_full_disk_fails_loudly_and_the_rerun_after_freeing_space_completes(tmp_
         _assert_same_results(workdir, reference)
     finally:
         subprocess.run(["umount", "-l", str(results)], check=False)
+
+
+def test_fault_injection_script_survives_its_cycles(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/fault_injection.py"), "--cycles", "2", "--model", "mlp", "--epochs", "6",
+         "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "cycles survived: 2/2; metric mismatches: 0; weight mismatches: 0" in result.stdout

@@ -77,9 +77,11 @@ def lock_holders():
     holders = []
     for path in LOCK_DIR.glob(f"{HOLDER_PREFIX}*.json"):
         try:
-            holders.append(json.loads(path.read_text()))
+            holder = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        if isinstance(holder, dict) and isinstance(holder.get("pid"), int):
+            holders.append(holder)
     return holders
 
 
@@ -89,6 +91,14 @@ def holder_is_alive(holder):
         return None
     if holder.get("boot") != boot_id():
         return False
+    if not Path("/proc/self/stat").exists():  # no /proc: the pid alone has to do
+        try:
+            os.kill(holder.get("pid"), 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
     return process_start(holder.get("pid")) == holder.get("start")
 
 
@@ -96,8 +106,9 @@ def clear_stale_lock():
     """Remove the lock of a run that is gone; explain a lock that is not stale."""
     if not any(LOCK_DIR.glob("*.lock")):
         return
-    running = snakemake_processes_here()
     holders = lock_holders()
+    running = snakemake_processes_here()
+    running += [(h["pid"], "the run holding the lock") for h in holders if holder_is_alive(h) and h["pid"] not in dict(running)]
     elsewhere = [h for h in holders if holder_is_alive(h) is None]
     if running:
         pids = ", ".join(f"pid {pid} ({command})" for pid, command in running)
