@@ -1,6 +1,6 @@
 # WeightMom reproduction pipeline. The paper grid is config/config.yaml; the embedded demo
 # runs with `--configfile config/demo.yaml`, which then replaces it (the two are not merged).
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 

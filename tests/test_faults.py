@@ -7,10 +7,12 @@ point may a file that Snakemake takes as complete be half-written.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -247,3 +249,40 @@ def test_fault_injection_script_survives_its_cycles(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "cycles survived: 2/2; metric mismatches: 0; weight mismatches: 0" in result.stdout
+
+
+def _stale_lock_module():
+    spec = importlib.util.spec_from_file_location("stale_lock", REPO / "workflow/lib/stale_lock.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("holder_alive", [True, False])
+def test_lock_of_a_live_holder_is_kept_and_of_a_dead_one_removed(tmp_path, monkeypatch, capsys, holder_alive):
+    stale_lock = _stale_lock_module()
+    monkeypatch.chdir(tmp_path)
+    holder_process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        pid = holder_process.pid
+        holder = {
+            "host": socket.gethostname(), "boot": stale_lock.boot_id(), "pid": pid, "start": stale_lock.process_start(pid),
+        }
+        if not holder_alive:
+            holder_process.kill()
+            holder_process.wait()
+        locks = tmp_path / ".snakemake/locks"
+        locks.mkdir(parents=True)
+        (locks / "0.output.lock").write_text("results/x\n")
+        (locks / f"weightmom-holder-{pid}.json").write_text(json.dumps(holder))
+        stale_lock.clear_stale_lock()
+    finally:
+        holder_process.kill()
+        holder_process.wait()
+    message = capsys.readouterr().err
+    if holder_alive:
+        assert (locks / "0.output.lock").exists()
+        assert f"pid {pid} (the run holding the lock)" in message and f"`kill {pid}`" in message
+    else:
+        assert not locks.exists()
+        assert f"removed a stale Snakemake lock left by a killed run (pid {pid})" in message

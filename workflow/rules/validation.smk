@@ -7,6 +7,7 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 CONFIG_SCHEMA = str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 
@@ -49,8 +50,8 @@ def strict_integer_errors(instance, schema_file):
     return jsonschema.exceptions.best_match(strict.iter_errors(instance))
 
 
-def validated(instance, schema_file, prefix=()):
-    """`instance` checked against `schema_file` (defaults filled in by Snakemake's validate)."""
+def check_against_schema(instance, schema_file, prefix=()):
+    """Check `instance` against `schema_file`; Snakemake's validate fills in the defaults."""
     try:
         validate(instance, schema_file)
     except WorkflowError as error:
@@ -61,7 +62,6 @@ def validated(instance, schema_file, prefix=()):
     strict = strict_integer_errors(instance, schema_file)
     if strict is not None:
         raise WorkflowError(explain(strict, prefix))
-    return instance
 
 
 def pruner_schemas():
@@ -82,7 +82,7 @@ def validate_methods():
             )
         options = {k: v for k, v in method.items() if k != "pruner"}
         try:
-            validated(options, str(schemas[pruner]), prefix=("methods", name))
+            check_against_schema(options, str(schemas[pruner]), prefix=("methods", name))
         except WorkflowError as error:
             raise WorkflowError(f"{error} (options of pruner {pruner!r})") from None
         config["methods"][name] = {"pruner": pruner, **options}
@@ -108,6 +108,6 @@ def check_references():
             )
 
 
-validated(config, CONFIG_SCHEMA)
+check_against_schema(config, CONFIG_SCHEMA)
 validate_methods()
 check_references()

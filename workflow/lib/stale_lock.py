@@ -1,0 +1,152 @@
+"""Stale Snakemake locks (used by workflow/rules/locks.smk; plain Python, no Snakemake).
+
+A Snakemake run killed outright (SIGKILL, the OOM killer, a lost login node)
+leaves .snakemake/locks behind, and the next run stops with "Directory cannot be locked".
+Each run records who holds the lock (host, boot, pid and its start time); the next run
+on this machine removes a lock whose holder is gone and no Snakemake process is alive in
+this directory. A live holder, or one on another machine, is left alone with a message
+giving the exact command to run. Linux /proc is used to see processes.
+"""
+
+from __future__ import annotations
+
+
+import json
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+from weightmom.atomic import atomic_write_text
+
+LOCK_DIR = Path(".snakemake/locks")
+HOLDER_PREFIX = "weightmom-holder-"
+
+
+def boot_id():
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def process_start(pid):
+    """Start time of `pid` in clock ticks since boot (None if it does not exist): with the
+    pid it identifies a process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def parent_pid(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def lineage():
+    """This process and its ancestors: they are not 'another Snakemake run'."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        pid = parent_pid(pid)
+    return pids
+
+
+def snakemake_processes_here():
+    """(pid, command line) of Snakemake processes other than this one whose working
+    directory is this one (or cannot be read: then they may well be)."""
+    here, mine, found = os.path.realpath(os.getcwd()), lineage(), []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid in mine:
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        except OSError:
+            continue
+        if not any(os.path.basename(arg) == b"snakemake" for arg in argv[:3]):
+            continue
+        try:
+            cwd = os.path.realpath(os.readlink(entry / "cwd"))
+        except OSError:
+            cwd = here
+        if cwd == here:
+            found.append((pid, b" ".join(argv).decode(errors="replace")[:200]))
+    return found
+
+
+def lock_holders():
+    holders = []
+    for path in LOCK_DIR.glob(f"{HOLDER_PREFIX}*.json"):
+        try:
+            holder = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(holder, dict) and isinstance(holder.get("pid"), int):
+            holders.append(holder)
+    return holders
+
+
+def holder_is_alive(holder):
+    """True or False on this machine; None when the holder ran on another one."""
+    if holder.get("host") != socket.gethostname():
+        return None
+    if holder.get("boot") != boot_id():
+        return False
+    if not Path("/proc/self/stat").exists():  # no /proc: the pid alone has to do
+        try:
+            os.kill(holder.get("pid"), 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+    return process_start(holder.get("pid")) == holder.get("start")
+
+
+def clear_stale_lock():
+    """Remove the lock of a run that is gone; explain a lock that is not stale."""
+    if not any(LOCK_DIR.glob("*.lock")):
+        return
+    holders = lock_holders()
+    running = snakemake_processes_here()
+    running += [(h["pid"], "the run holding the lock") for h in holders if holder_is_alive(h) and h["pid"] not in dict(running)]
+    elsewhere = [h for h in holders if holder_is_alive(h) is None]
+    if running:
+        pids = ", ".join(f"pid {pid} ({command})" for pid, command in running)
+        print(
+            f"weightmom: Snakemake is already running in this directory: {pids}. A second run that "
+            "writes the same files is refused by its lock: wait for that run to finish, or stop it "
+            f"with `kill {running[0][0]}` (it then releases the lock), and run the same command again.",
+            file=sys.stderr,
+        )
+    elif elsewhere:
+        where = ", ".join(f"{h.get('host')} (pid {h.get('pid')})" for h in elsewhere)
+        print(
+            f"weightmom: the lock in {LOCK_DIR} is held by a Snakemake run on {where}, which cannot be "
+            "checked from this machine. If that run is no longer alive, run `snakemake --unlock` "
+            "here, then the same command again.",
+            file=sys.stderr,
+        )
+    else:
+        gone = ", ".join(f"pid {h.get('pid')}" for h in holders) or "a run that left no record"
+        shutil.rmtree(LOCK_DIR, ignore_errors=True)
+        print(
+            f"weightmom: removed a stale Snakemake lock left by a killed run ({gone}); "
+            "no Snakemake process is alive in this directory.",
+            file=sys.stderr,
+        )
+
+
+def record_lock_holder():
+    """Called once this run holds the lock (the onstart hook)."""
+    if not any(LOCK_DIR.glob("*.lock")):
+        return  # --nolock
+    pid = os.getpid()
+    holder = {"host": socket.gethostname(), "boot": boot_id(), "pid": pid, "start": process_start(pid)}
+    atomic_write_text(LOCK_DIR / f"{HOLDER_PREFIX}{holder['host']}-{pid}.json", json.dumps(holder))
