@@ -1,10 +1,11 @@
 """Kill/restart cycles of a real training job: does every restart finish with the same result?
 
 Each cycle starts `python -m weightmom train` (the step the workflow's train_dense rule
-runs) in a fresh output directory, SIGKILLs it at a random moment (seeded; anywhere from
-start-up through per-epoch resume writes to the final checkpoint write), runs the same
-command again to completion, evaluates the checkpoint and compares it with an
-uninterrupted reference run:
+runs) in a fresh output directory, SIGKILLs it at a random moment of its training (seeded,
+uniform over the reference run's training time and a little beyond: mid-epoch, during a
+per-epoch resume write, during or after the final checkpoint write), runs the same command
+again to completion, evaluates the checkpoint and compares it with an uninterrupted
+reference run:
 
     survived           the restart exited 0, its checkpoint loads, no temporary is left
     metric mismatch    the evaluation row (top-1, top-5, loss, sparsity, ...) differs
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,9 +73,24 @@ def saved_epoch(resume: Path) -> str:
     return f"epoch {torch.load(resume, weights_only=True)['epoch']}"
 
 
+def start_training(command: list[str]) -> tuple[subprocess.Popen, float]:
+    """Start a training job; return it and the moment its first epoch began (its progress
+    bar appeared), so that kills land in training rather than in Python's start-up."""
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    while b"%|" not in seen:
+        chunk = os.read(job.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+    started = time.monotonic()
+    threading.Thread(target=job.stderr.read, daemon=True).start()  # keep the pipe drained
+    return job, started
+
+
 def cycle(args: argparse.Namespace, data: Path, out: Path, kill_after: float, reference: dict) -> dict:
-    job = subprocess.Popen(train_command(args, data, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(kill_after)
+    job, started = start_training(train_command(args, data, out))
+    time.sleep(max(0.0, kill_after - (time.monotonic() - started)))
     killed = job.poll() is None
     job.send_signal(signal.SIGKILL)
     job.wait()
@@ -110,11 +128,12 @@ def main() -> int:
     )
     reference_out = args.workdir / "reference/checkpoint.pt"
     reference_out.unlink(missing_ok=True)
-    started = time.monotonic()
-    subprocess.run(train_command(args, data, reference_out), check=True, stderr=subprocess.DEVNULL)
+    job, started = start_training(train_command(args, data, reference_out))
+    if job.wait() != 0:
+        raise SystemExit("the reference training run failed")
     duration = time.monotonic() - started
     reference = {"metrics": evaluate(reference_out, data), "weights": load_checkpoint(reference_out).state_dict}
-    print(f"reference: {args.model}, {args.epochs} epochs, {duration:.1f} s; top-1 {reference['metrics']['top1'].iloc[0]:.4f}")
+    print(f"reference: {args.model}, {args.epochs} epochs, {duration:.1f} s of training; top-1 {reference['metrics']['top1'].iloc[0]:.4f}")
 
     rng = random.Random(args.seed)
     rows = []
@@ -122,7 +141,7 @@ def main() -> int:
         out = args.workdir / f"cycle{index:03d}/checkpoint.pt"
         for stale in out.parent.glob("*") if out.parent.exists() else []:
             stale.unlink()
-        row = {"cycle": index, **cycle(args, data, out, rng.uniform(0.1, 1.0) * duration, reference)}
+        row = {"cycle": index, **cycle(args, data, out, rng.uniform(0.0, 1.05) * duration, reference)}
         rows.append(row)
         print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
 
