@@ -12,6 +12,8 @@ import yaml
 from weightmom import runs
 from weightmom.datasets import load_split
 
+from fake_cifar import make_archive
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "config", "environment.yml")
 
@@ -40,6 +42,15 @@ def dense_mlp(digits_dir, tmp_path_factory):
         data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe=FAST_RECIPE, device="cpu", out=path
     )
     return path
+
+
+@pytest.fixture
+def cifar_archive(tmp_path):
+    """A tiny CIFAR-10 archive in tmp_path/served/ (to be served over HTTP); its arrays and MD5."""
+    served = tmp_path / "served"
+    served.mkdir()
+    info = make_archive(served / "cifar-10-python.tar.gz")
+    return served, info
 
 
 def copy_project(target: Path, items: tuple[str, ...] = WORKFLOW_FILES) -> Path:

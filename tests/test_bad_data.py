@@ -15,19 +15,11 @@ from weightmom import runs
 from weightmom.datasets import load_split
 from weightmom.errors import DataError
 
-from fake_cifar import cifar_spec, make_archive, serve
+from fake_cifar import cifar_spec, serve
 from fake_images import image_folder
 
 NAME = "cifar-10-python.tar.gz"
 NOWHERE = "http://127.0.0.1:9/" + NAME  # never contacted when the archive is already in place
-
-
-@pytest.fixture
-def archive(tmp_path):
-    served = tmp_path / "served"
-    served.mkdir()
-    info = make_archive(served / NAME)
-    return served, info
 
 
 def _files(directory):
@@ -41,8 +33,8 @@ def _placed(tmp_path, content: bytes):
     return raw
 
 
-def test_wrong_checksum_names_file_and_both_sums_and_deletes_the_download(archive, tmp_path):
-    served, info = archive
+def test_wrong_checksum_names_file_and_both_sums_and_deletes_the_download(cifar_archive, tmp_path):
+    served, info = cifar_archive
     raw, wrong = tmp_path / "raw", "0" * 32
     with serve(served) as (base, _), pytest.raises(DataError) as error:
         runs.download_data(cifar_spec(f"{base}/{NAME}", wrong), raw)
@@ -52,8 +44,8 @@ def test_wrong_checksum_names_file_and_both_sums_and_deletes_the_download(archiv
     assert _files(raw) == []
 
 
-def test_truncated_transfer_is_retried_then_fails_leaving_nothing(archive, tmp_path):
-    served, info = archive
+def test_truncated_transfer_is_retried_then_fails_leaving_nothing(cifar_archive, tmp_path):
+    served, info = cifar_archive
     raw = tmp_path / "raw"
     with serve(served, truncate=True) as (base, server), pytest.raises(DataError) as error:
         runs.download_data(cifar_spec(f"{base}/{NAME}", info["md5"]), raw)
@@ -73,8 +65,8 @@ def test_unreachable_url_names_it(tmp_path):
     assert _files(raw) == []
 
 
-def test_placed_archive_with_a_wrong_checksum_is_refused_and_deleted(archive, tmp_path):
-    served, info = archive
+def test_placed_archive_with_a_wrong_checksum_is_refused_and_deleted(cifar_archive, tmp_path):
+    served, info = cifar_archive
     raw = _placed(tmp_path, (served / NAME).read_bytes()[:-10])
     with pytest.raises(DataError) as error:
         runs.prepare_data(cifar_spec(NOWHERE, info["md5"]), raw, tmp_path / "prepared")
@@ -82,8 +74,8 @@ def test_placed_archive_with_a_wrong_checksum_is_refused_and_deleted(archive, tm
     assert _files(raw) == [] and not (tmp_path / "prepared").exists()
 
 
-def test_truncated_archive_whose_checksum_was_taken_from_it_cannot_be_unpacked(archive, tmp_path):
-    served, _ = archive
+def test_truncated_archive_whose_checksum_was_taken_from_it_cannot_be_unpacked(cifar_archive, tmp_path):
+    served, _ = cifar_archive
     half = (served / NAME).read_bytes()[:3000]
     raw = _placed(tmp_path, half)
     with pytest.raises(DataError) as error:

@@ -15,14 +15,6 @@ from fake_images import image_folder
 NAME = "cifar-10-python.tar.gz"
 
 
-@pytest.fixture
-def archive(tmp_path):
-    served = tmp_path / "served"
-    served.mkdir()
-    info = make_archive(served / NAME)
-    return served, info
-
-
 @pytest.mark.parametrize("source", ["cifar10", "cifar100"])
 def test_download_check_and_prepare_over_http(tmp_path, source):
     served = tmp_path / "served"
@@ -44,8 +36,8 @@ def test_download_check_and_prepare_over_http(tmp_path, source):
     assert load_split(prepared / "train.npz").images.shape == (100 if source == "cifar10" else 20, 3, 32, 32)
 
 
-def test_file_url_and_a_placed_archive_are_accepted(archive, tmp_path):
-    served, info = archive
+def test_file_url_and_a_placed_archive_are_accepted(cifar_archive, tmp_path):
+    served, info = cifar_archive
     raw = tmp_path / "raw"
     runs.download_data(cifar_spec((served / NAME).as_uri(), info["md5"]), raw)
     assert (raw / NAME).exists()
@@ -58,8 +50,8 @@ def test_file_url_and_a_placed_archive_are_accepted(archive, tmp_path):
     assert (tmp_path / "prepared/train.npz").exists()
 
 
-def test_broken_transfer_is_retried(archive, tmp_path):
-    served, info = archive
+def test_broken_transfer_is_retried(cifar_archive, tmp_path):
+    served, info = cifar_archive
     raw = tmp_path / "raw"
     with serve(served, fail_first=2) as (base, server):
         runs.download_data(cifar_spec(f"{base}/{NAME}", info["md5"]), raw)
