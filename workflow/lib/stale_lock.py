@@ -59,7 +59,7 @@ def lineage():
 
 def snakemake_processes_here():
     """(pid, command line) of Snakemake processes other than this one whose working
-    directory is this one (or cannot be read: then they may well be)."""
+    directory is this one."""
     here, mine, found = os.path.realpath(os.getcwd()), lineage(), []
     for entry in Path("/proc").glob("[0-9]*"):
         pid = int(entry.name)
@@ -73,8 +73,8 @@ def snakemake_processes_here():
             continue
         try:
             cwd = os.path.realpath(os.readlink(entry / "cwd"))
-        except OSError:
-            cwd = here
+        except OSError:  # another user's process: its lock holder record speaks for it
+            continue
         if cwd == here:
             found.append((pid, b" ".join(argv).decode(errors="replace")[:200]))
     return found
