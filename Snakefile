@@ -1,11 +1,12 @@
 # WeightMom reproduction pipeline. The paper grid is config/config.yaml; the embedded demo
 # runs with `--configfile config/demo.yaml`, which then replaces it (the two are not merged).
+# `--config KEY=VALUE` alone changes single keys of config/config.yaml.
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-if not config:
+if not workflow.overwrite_configfiles:  # --config values alone still apply on top of it
 
     configfile: "config/config.yaml"
 

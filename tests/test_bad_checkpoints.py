@@ -148,3 +148,19 @@ def runs_json(value) -> str:
     import json
 
     return json.dumps(value)
+
+
+def test_evaluation_refuses_a_checkpoint_of_another_round_or_method(dense_mlp, digits_dir, tmp_path, capsys):
+    """A round-1 checkpoint copied over round 2 would otherwise give round 2 a round-1 row."""
+    for flags, message in (
+        (["--expect-method", "magnitude"], "checkpoint is for method 'dense', expected 'magnitude'"),
+        (["--expect-round", "2"], "checkpoint is for round 0, expected 2"),
+    ):
+        code = main([
+            "evaluate", "--checkpoint", str(dense_mlp), "--data", str(digits_dir), "--threads", "1",
+            "--device", "cpu", "--metrics-out", str(tmp_path / "m.parquet"), "--layers-out", str(tmp_path / "l.parquet"),
+            *flags,
+        ])
+        assert code == 2
+        assert capsys.readouterr().err == f"weightmom evaluate: error: {dense_mlp}: {message}\n"
+    assert list(tmp_path.iterdir()) == []

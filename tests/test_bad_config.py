@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from conftest import copy_project, reduced_demo_config, run_snakemake, write_config
+from conftest import FAST_RECIPE, copy_project, reduced_demo_config, run_snakemake, write_config
 
 
 def _set(*path_and_value):
@@ -86,3 +88,19 @@ def test_a_missing_config_file_is_named(tmp_path):
     result = run_snakemake(workdir, "--cores", "1", "--configfile", "config/nosuch.yaml")
     assert result.returncode != 0
     assert "config/nosuch.yaml" in result.stderr
+
+
+def test_a_model_too_deep_for_the_images_is_named_by_the_first_training_job(digits_dir, tmp_path, capsys):
+    """Whether a model fits a dataset's image size is known once the data is prepared."""
+    from weightmom.cli import main
+
+    out = tmp_path / "checkpoint.pt"
+    code = main([
+        "train", "--data", str(digits_dir), "--dataset", "digits", "--model", "alexnet", "--seed", "0",
+        "--recipe", json.dumps(FAST_RECIPE), "--threads", "1", "--device", "cpu", "--out", str(out),
+    ])
+    assert code == 2
+    assert capsys.readouterr().err.startswith(
+        "weightmom train: error: model 'alexnet' cannot take the 8x8 images with 1 channel(s) of dataset 'digits' ("
+    )
+    assert not out.parent.joinpath("resume.pt").exists() and not out.exists()

@@ -134,7 +134,7 @@ def test_bad_image_folders_name_the_culprit(tmp_path, layout, message):
     assert not (tmp_path / "prepared").exists()
 
 
-@pytest.mark.parametrize("content, message", [(None, "{path}: prepared split not found; run the prepare step first"), (b"not a zip", "{path}: unreadable")])
+@pytest.mark.parametrize("content, message", [(None, "{path}: prepared split not found; run the prepare step first"), (b"not a zip", "{path}: unreadable prepared split (")])
 def test_missing_or_corrupt_prepared_split_names_the_file(tmp_path, content, message):
     path = tmp_path / "train.npz"
     if content is not None:

@@ -67,7 +67,8 @@ def test_truncated_empty_or_missing_file(good, tmp_path, content):
         assert _refused(path) == f"{path}: metrics file not found"
         return
     path.write_bytes(content or good.read_bytes()[: len(good.read_bytes()) // 2])
-    assert _refused(path).startswith(f"{path}: unreadable Parquet file: ")
+    message = _refused(path)
+    assert message.startswith(f"{path}: unreadable Parquet file (") and message.endswith("; delete it and rerun to remake it")
 
 
 def test_table_step_refuses_a_bad_row_file_and_writes_no_table(good, tmp_path, capsys):
@@ -82,3 +83,15 @@ def test_table_step_refuses_a_bad_row_file_and_writes_no_table(good, tmp_path, c
     assert code == 2
     assert capsys.readouterr().err == f"weightmom table: error: {future}: schema_version [0], this package reads {SCHEMA_VERSION}\n"
     assert not (tmp_path / "tables").exists()
+
+
+def test_two_files_with_the_row_of_the_same_checkpoint(good, tmp_path):
+    copy = tmp_path / "elsewhere/metrics.parquet"
+    copy.parent.mkdir()
+    copy.write_bytes(good.read_bytes())
+    with pytest.raises(MetricsError) as error:
+        read_rows([good, copy], METRIC_SCHEMA)
+    assert str(error.value) == (
+        f"{copy}: holds the row of {{'dataset': 'toy', 'model': 'net', 'method': 'dense', 'seed': 0, 'round': 0}}, "
+        f"as does {good}; one of them comes from a checkpoint in the wrong directory: delete it and rerun"
+    )

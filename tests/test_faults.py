@@ -286,3 +286,28 @@ def test_lock_of_a_live_holder_is_kept_and_of_a_dead_one_removed(tmp_path, monke
     else:
         assert not locks.exists()
         assert f"removed a stale Snakemake lock left by a killed run (pid {pid})" in message
+
+
+def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(tmp_path, monkeypatch, capsys, digits_dir):
+    stale_lock = _stale_lock_module()
+    monkeypatch.chdir(tmp_path)
+    locks = tmp_path / ".snakemake/locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("results/x\n")
+    recipe = json.dumps({"epochs": 500, "batch_size": 64, "lr": 0.05})
+    orphan = subprocess.Popen(
+        [sys.executable, "-m", "weightmom", "train", "--data", str(digits_dir), "--dataset", "digits", "--model", "mlp",
+         "--seed", "0", "--recipe", recipe, "--threads", "1", "--device", "cpu", "--out", "results/x"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        stale_lock.clear_stale_lock()
+    finally:
+        orphan.kill()
+        orphan.wait()
+    message = capsys.readouterr().err
+    assert f"weightmom: jobs of a killed Snakemake run still run in this directory: pid {orphan.pid} (" in message
+    assert f"stop them with `kill {orphan.pid}`" in message
+    assert (locks / "0.output.lock").exists()
+    stale_lock.clear_stale_lock()
+    assert not locks.exists()

@@ -62,6 +62,9 @@ def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
     paper = run_snakemake(workdir, "-n", "--cores", "all")
     assert paper.returncode == 0, paper.stderr
     assert re.search(r"prune_round\s+\d+", paper.stdout)
+    overridden = run_snakemake(workdir, "-n", "--cores", "all", "--config", "device=cpu")  # on top of config.yaml
+    assert overridden.returncode == 0, overridden.stderr
+    assert re.search(r"prune_round\s+\d+", overridden.stdout)
 
 
 def _planned_outputs(workdir: Path, config: str) -> set[str]:

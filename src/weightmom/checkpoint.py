@@ -66,17 +66,25 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
 
 
 def load_checkpoint(
-    path: str | Path, *, model_name: str | None = None, dataset: str | None = None, seed: int | None = None
+    path: str | Path,
+    *,
+    model_name: str | None = None,
+    dataset: str | None = None,
+    seed: int | None = None,
+    method: str | None = None,
+    round_index: int | None = None,
 ) -> Checkpoint:
     """The checkpoint at `path`, checked for consistency and, where given, against the
-    model, dataset and seed of the run directory it is used in."""
+    model, dataset, seed, method and round of the directory it is used in."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
     except Exception as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint (truncated or corrupt?): {exc}") from None
+        raise CheckpointError(
+            f"{path}: unreadable checkpoint (truncated or corrupt?): {exc}; delete it and rerun to remake it"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a weightmom checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -100,8 +108,13 @@ def load_checkpoint(
         meta=payload["meta"],
         snapshots=payload.get("snapshots", {}),
     )
-    found = {"model": checkpoint.model_name, "dataset": checkpoint.dataset, "seed": checkpoint.meta.get("seed")}
-    for key, expected in (("model", model_name), ("dataset", dataset), ("seed", seed)):
+    meta = checkpoint.meta
+    found = {
+        "model": checkpoint.model_name, "dataset": checkpoint.dataset,
+        "seed": meta.get("seed"), "method": meta.get("method"), "round": meta.get("round"),
+    }
+    expected_values = {"model": model_name, "dataset": dataset, "seed": seed, "method": method, "round": round_index}
+    for key, expected in expected_values.items():
         if expected is not None and found[key] != expected:
             raise CheckpointError(f"{path}: checkpoint is for {key} {found[key]!r}, expected {expected!r}")
     _check_consistent(path, checkpoint)

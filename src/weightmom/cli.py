@@ -24,15 +24,21 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def _add_expectations(command: argparse.ArgumentParser) -> None:
-    """What the input checkpoint must have been made for (its run directory's identity)."""
+def _add_expectations(command: argparse.ArgumentParser, stage: bool = False) -> None:
+    """What the input checkpoint must have been made for (its directory's identity)."""
     command.add_argument("--expect-dataset", help="refuse a checkpoint made for another dataset")
     command.add_argument("--expect-model", help="refuse a checkpoint of another model")
     command.add_argument("--expect-seed", type=int, help="refuse a checkpoint of another seed")
+    if stage:
+        command.add_argument("--expect-method", help="refuse a checkpoint of another method ('dense' for round 0)")
+        command.add_argument("--expect-round", type=int, help="refuse a checkpoint of another round")
 
 
 def _expectations(args: argparse.Namespace) -> dict[str, Any]:
-    given = {"dataset": args.expect_dataset, "model_name": args.expect_model, "seed": args.expect_seed}
+    given = {
+        "dataset": args.expect_dataset, "model_name": args.expect_model, "seed": args.expect_seed,
+        "method": getattr(args, "expect_method", None), "round_index": getattr(args, "expect_round", None),
+    }
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -87,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--metrics-out", required=True)
     evaluate.add_argument("--layers-out", required=True)
-    _add_expectations(evaluate)
+    _add_expectations(evaluate, stage=True)
 
     collect = add("collect", "Gather row files into results/metrics.parquet and results/layers.parquet.")
     collect.add_argument("--methods", nargs="+", required=True)

@@ -90,7 +90,7 @@ def load_split(path: str | Path) -> Split:
     except KeyError as missing:
         raise DataError(f"{path}: not a prepared split, array {missing} is missing") from None
     except Exception as exc:
-        raise DataError(f"{path}: unreadable prepared split ({exc})") from None
+        raise DataError(f"{path}: unreadable prepared split ({exc}); delete it and rerun to remake it") from None
     images, labels = arrays["images"], arrays["labels"]
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"{path}: images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")

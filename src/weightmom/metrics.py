@@ -30,6 +30,8 @@ _KEY_FIELDS = [
     pa.field("seed", pa.int64()),
     pa.field("round", pa.int64()),
 ]
+#: the columns that identify a checkpoint's row
+ROW_KEY = [field.name for field in _KEY_FIELDS[1:]]
 
 METRIC_SCHEMA = pa.schema(
     _KEY_FIELDS
@@ -84,10 +86,22 @@ def write_table(table: "pa.Table | pd.DataFrame", path: str | Path) -> None:
 
 
 def read_rows(paths: Iterable[str | Path], schema: pa.Schema) -> "pd.DataFrame":
-    """Concatenate row files, checking each against `schema`."""
+    """Concatenate row files, checking each against `schema` and that no two files hold
+    a row of the same checkpoint (or layer): one copied into another run's directory."""
     import pandas as pd
 
-    frames = [_read_checked(Path(p), schema) for p in paths]
+    frames, owners = [], {}
+    key = ROW_KEY + (["layer"] if "layer" in schema.names else [])
+    for path in map(Path, paths):
+        frame = _read_checked(path, schema)
+        for row in frame[key].itertuples(index=False):
+            if row in owners and owners[row] != path:
+                raise MetricsError(
+                    f"{path}: holds the row of {dict(zip(key, row))}, as does {owners[row]}; one of them comes from "
+                    "a checkpoint in the wrong directory: delete it and rerun"
+                )
+            owners[row] = path
+        frames.append(frame)
     if not frames:
         return schema.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
@@ -99,7 +113,7 @@ def _read_checked(path: Path, schema: pa.Schema) -> "pd.DataFrame":
     except FileNotFoundError:
         raise MetricsError(f"{path}: metrics file not found") from None
     except Exception as exc:
-        raise MetricsError(f"{path}: unreadable Parquet file: {exc}") from None
+        raise MetricsError(f"{path}: unreadable Parquet file ({exc}); delete it and rerun to remake it") from None
     missing = sorted(set(schema.names) - set(table.column_names))
     if missing:
         raise MetricsError(f"{path}: missing columns {missing}")

@@ -45,6 +45,23 @@ def _resume_file(out: str | Path, key: str) -> ResumeFile:
     return ResumeFile(Path(out).parent / "resume.pt", key)
 
 
+def _check_input_fits(model: torch.nn.Module, model_name: str, dataset: str, shape: tuple, device: torch.device) -> None:
+    """One eval-mode forward pass on a blank image: a model too deep for small images (say
+    AlexNet on 8x8 digits) fails here with a message, not in the first training step."""
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape, device=device))
+    except RuntimeError as exc:
+        channels, height, width = shape
+        raise SpecError(
+            f"model {model_name!r} cannot take the {height}x{width} images with {channels} channel(s) of dataset "
+            f"{dataset!r} ({str(exc).splitlines()[0]}); pick a model made for this input size in the config's tables"
+        ) from None
+    finally:
+        model.train()
+
+
 def train_dense(
     *,
     data_dir: str | Path,
@@ -68,6 +85,7 @@ def train_dense(
     data = _load_train(data_dir, target)
     torch.manual_seed(seed)
     model = build_model(model_name, data.input_shape, data.num_classes).to(target)
+    _check_input_fits(model, model_name, dataset, data.input_shape, target)
     wanted = sorted(set(snapshot_epochs))
     if wanted and not 0 <= wanted[-1] <= run_recipe.epochs:
         raise SpecError(f"snapshot epoch {wanted[-1]} is outside the dense run's 0..{run_recipe.epochs} epochs")
@@ -134,7 +152,8 @@ def prune_round(
     The dense checkpoint and recipe are needed by methods that rewind weights or the
     learning rate. Resumable: a restarted job takes the masks and scores of its
     interrupted self and continues fine-tuning from the last finished epoch. `expect`
-    (model_name, dataset, seed) is what the checkpoint must have been made for.
+    (load_checkpoint's model_name, dataset, seed, ...) is what the checkpoint must have been
+    made for.
     """
     from weightmom.pruning import build_pruner  # only pruning jobs pay for the method registry
 

@@ -1,11 +1,12 @@
 """Stale Snakemake locks (used by workflow/rules/locks.smk; plain Python, no Snakemake).
 
-A Snakemake run killed outright (SIGKILL, the OOM killer, a lost login node)
-leaves .snakemake/locks behind, and the next run stops with "Directory cannot be locked".
-Each run records who holds the lock (host, boot, pid and its start time); the next run
-on this machine removes a lock whose holder is gone and no Snakemake process is alive in
-this directory. A live holder, or one on another machine, is left alone with a message
-giving the exact command to run. Linux /proc is used to see processes.
+A Snakemake run killed outright (SIGKILL, the OOM killer, a lost login node) leaves
+.snakemake/locks behind, and the next run stops with "Directory cannot be locked". Each run
+records who holds the lock (host, boot, pid and its start time); the next run on this
+machine removes a lock whose holder is gone when no Snakemake process, and no job a killed
+Snakemake left running, is alive in this directory. A live holder, orphaned jobs, or a
+holder on another machine are left alone with a message giving the exact command to run.
+Linux /proc is used to see processes.
 """
 
 from __future__ import annotations
@@ -57,9 +58,18 @@ def lineage():
     return pids
 
 
-def snakemake_processes_here():
-    """(pid, command line) of Snakemake processes other than this one whose working
-    directory is this one."""
+def is_snakemake(argv):
+    return any(os.path.basename(arg) == b"snakemake" for arg in argv[:3])
+
+
+def is_weightmom_job(argv):
+    """A pipeline step (`python -m weightmom <step>`), as the rules start them."""
+    return argv[1:3] == [b"-m", b"weightmom"]
+
+
+def processes_here(matches):
+    """(pid, command line) of the processes other than this one (and its ancestors) whose
+    command line `matches` and whose working directory is this one."""
     here, mine, found = os.path.realpath(os.getcwd()), lineage(), []
     for entry in Path("/proc").glob("[0-9]*"):
         pid = int(entry.name)
@@ -69,7 +79,7 @@ def snakemake_processes_here():
             argv = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
         except OSError:
             continue
-        if not any(os.path.basename(arg) == b"snakemake" for arg in argv[:3]):
+        if not matches(argv):
             continue
         try:
             cwd = os.path.realpath(os.readlink(entry / "cwd"))
@@ -114,7 +124,7 @@ def clear_stale_lock():
     if not any(LOCK_DIR.glob("*.lock")):
         return
     holders = lock_holders()
-    running = snakemake_processes_here()
+    running = processes_here(is_snakemake)
     running += [(h["pid"], "the run holding the lock") for h in holders if holder_is_alive(h) and h["pid"] not in dict(running)]
     elsewhere = [h for h in holders if holder_is_alive(h) is None]
     if running:
@@ -131,6 +141,14 @@ def clear_stale_lock():
             f"weightmom: the lock in {LOCK_DIR} is held by a Snakemake run on {where}, which cannot be "
             "checked from this machine. If that run is no longer alive, run `snakemake --unlock` "
             "here, then the same command again.",
+            file=sys.stderr,
+        )
+    elif orphans := processes_here(is_weightmom_job):
+        pids = " ".join(str(pid) for pid, _ in orphans)
+        print(
+            "weightmom: jobs of a killed Snakemake run still run in this directory: "
+            + ", ".join(f"pid {pid} ({command})" for pid, command in orphans)
+            + f". Wait for them to end, or stop them with `kill {pids}`, then run the same command again.",
             file=sys.stderr,
         )
     else:

@@ -7,6 +7,8 @@ rule evaluate:
         layers="results/{dataset}/{model}/seed{seed}/{stage}/layers.parquet",
     params:
         device=config["device"],
+        method=lambda wildcards: wildcards.stage.split("/")[0],
+        round=lambda wildcards: 0 if wildcards.stage == "dense" else int(wildcards.stage.rsplit("round", 1)[1]),
     threads: config["threads"]["evaluate"]
     wildcard_constraints:
         stage=r"dense|[A-Za-z0-9][A-Za-z0-9_-]*/round[1-9]\d*",
@@ -18,4 +20,5 @@ rule evaluate:
         "python -m weightmom evaluate --checkpoint {input.checkpoint} --data $(dirname {input.test})"
         " --threads {threads} --device {params.device}"
         " --expect-dataset {wildcards.dataset} --expect-model {wildcards.model} --expect-seed {wildcards.seed}"
+        " --expect-method {params.method} --expect-round {params.round}"
         " --metrics-out {output.metrics} --layers-out {output.layers} 2> {log}"
