@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from weightmom import runs
-from weightmom.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from weightmom.errors import CheckpointError, DataError, SpecError
+from weightmom.checkpoint import load_checkpoint, save_checkpoint
+from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA
 from weightmom.pruning import keep_counts
