@@ -100,3 +100,13 @@ def metric_row(model, method, seed, round_index, top1, compression):
         "top1": top1, "top5": 1.0, "loss": 0.1, "flops_dense": 2e6, "flops_sparse": 2e6 / compression,
         "train_seconds": 1.0, "config_hash": "h", "git_commit": "c", "torch_version": "t", "device": "cpu",
     }
+
+
+def flip_bytes_of_tensor(path: Path, tensor: torch.Tensor) -> None:
+    """Invert four bytes of `tensor`'s data where `path` stores it: damage that leaves the
+    file loadable, as a bad disk or a broken copy would."""
+    data = bytearray(path.read_bytes())
+    start = data.find(tensor.reshape(-1).view(torch.uint8).numpy().tobytes()[:256])
+    assert start > 0
+    data[start : start + 4] = bytes(b ^ 0xFF for b in data[start : start + 4])
+    path.write_bytes(bytes(data))

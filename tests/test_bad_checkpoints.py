@@ -10,7 +10,7 @@ from weightmom.checkpoint import load_checkpoint, save_checkpoint
 from weightmom.cli import main
 from weightmom.errors import CheckpointError
 
-from conftest import FAST_RECIPE
+from conftest import FAST_RECIPE, flip_bytes_of_tensor
 
 PRUNING = {"target_compression": 15, "rounds": 3, "schedule": "geometric"}
 
@@ -36,13 +36,9 @@ def test_empty_checkpoint(tmp_path):
 def test_flipped_bytes_inside_a_stored_tensor(dense_mlp, tmp_path):
     """torch.load does not check the archive's CRCs: without the stored digest these
     bytes would load silently as different weights."""
-    data = bytearray(dense_mlp.read_bytes())
-    weight = next(iter(load_checkpoint(dense_mlp).state_dict.values()))
-    start = data.find(weight.reshape(-1).view(torch.uint8).numpy().tobytes()[:256])
-    assert start > 0
-    data[start : start + 4] = bytes(b ^ 0xFF for b in data[start : start + 4])
     corrupt = tmp_path / "checkpoint.pt"
-    corrupt.write_bytes(bytes(data))
+    corrupt.write_bytes(dense_mlp.read_bytes())
+    flip_bytes_of_tensor(corrupt, next(iter(load_checkpoint(dense_mlp).state_dict.values())))
     assert _refused(corrupt) == (
         f"{corrupt}: contents do not match the digest stored in it (corrupted on disk or in transfer); "
         "delete it and rerun to remake it"

@@ -18,7 +18,7 @@ from weightmom.checkpoint import load_checkpoint
 from weightmom.recipe import Augment, Recipe
 from weightmom.training import lr_factor
 
-from conftest import FAST_RECIPE
+from conftest import FAST_RECIPE, flip_bytes_of_tensor
 
 
 def test_random_crop_and_flip_match_a_per_image_reference():
@@ -115,12 +115,7 @@ def test_corrupted_resume_state_is_ignored(digits_dir, tmp_path):
     out = tmp_path / "run/checkpoint.pt"
     resume = out.parent / "resume.pt"
     _kill_after_epochs(_command(digits_dir, out, 8), resume, 2)
-    data = bytearray(resume.read_bytes())
-    tensor = _first_tensor(torch.load(resume, weights_only=True))
-    start = data.find(tensor.reshape(-1).view(torch.uint8).numpy().tobytes()[:256])
-    assert start > 0
-    data[start : start + 4] = bytes(b ^ 0xFF for b in data[start : start + 4])
-    resume.write_bytes(bytes(data))
+    flip_bytes_of_tensor(resume, _first_tensor(torch.load(resume, weights_only=True)))
     result = subprocess.run(_command(digits_dir, out, 8), capture_output=True, text=True, check=True)
     assert f"{resume}: corrupted resume state (digest mismatch); starting over" in result.stderr
     assert load_checkpoint(out).meta["train_seconds"] > 0

@@ -15,9 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from weightmom.atomic import atomic_path
 from weightmom.errors import CheckpointError
-from weightmom.integrity import digest
+from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.models import build_model, prunable_parameters
 
 FORMAT = "weightmom-checkpoint"
@@ -58,11 +57,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "meta": checkpoint.meta,
         "snapshots": checkpoint.snapshots,
     }
-    payload["digest"] = digest(payload)
-    with atomic_path(path) as tmp:
-        # Through a file object: torch then keeps a full disk's OSError as the error context.
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
+    save_with_digest(payload, path)
 
 
 def load_checkpoint(
@@ -91,8 +86,7 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: checkpoint format version {payload.get('format_version')}, this package reads {FORMAT_VERSION}"
         )
-    stored = payload.pop("digest", None)
-    if stored != digest(payload):
+    if not digest_matches(payload):
         raise CheckpointError(
             f"{path}: contents do not match the digest stored in it (corrupted on disk or in transfer); "
             "delete it and rerun to remake it"

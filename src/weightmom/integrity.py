@@ -8,9 +8,24 @@ The digest, computed at save time and checked at load time, turns that into an e
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from weightmom.atomic import atomic_path
+
+
+def save_with_digest(payload: dict[str, Any], path: str | Path) -> None:
+    """torch.save `payload` and its digest to `path`, atomically. Through a file object:
+    torch then keeps a full disk's OSError as the error context (see atomic_path)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save({**payload, "digest": digest(payload)}, handle)
+
+
+def digest_matches(payload: dict[str, Any]) -> bool:
+    """Remove the digest stored in a loaded `payload`; whether it matches the rest."""
+    return payload.pop("digest", None) == digest(payload)
 
 
 def digest(value: Any) -> str:

@@ -25,11 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from weightmom.atomic import atomic_path
-from weightmom.integrity import digest
 from weightmom.augment import augment_batch
 from weightmom.datasets import Split
 from weightmom.errors import SpecError
+from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.masks import MaskEnforcer
 from weightmom.recipe import Accelerator, Recipe
 
@@ -108,17 +107,13 @@ class ResumeFile:
         if not isinstance(state, dict) or state.get("key") != self.key:
             print(f"{self.path}: resume state of other settings; starting over", file=sys.stderr)
             return None
-        if state.pop("digest", None) != digest(state):
+        if not digest_matches(state):
             print(f"{self.path}: corrupted resume state (digest mismatch); starting over", file=sys.stderr)
             return None
         return state
 
     def save(self, state: dict[str, Any]) -> None:
-        with atomic_path(self.path) as tmp:
-            # Through a file object: torch then keeps a full disk's OSError as the error context.
-            with open(tmp, "wb") as handle:
-                payload = {"key": self.key, **state}
-                torch.save({**payload, "digest": digest(payload)}, handle)
+        save_with_digest({"key": self.key, **state}, self.path)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
