@@ -288,26 +288,93 @@ def test_lock_of_a_live_holder_is_kept_and_of_a_dead_one_removed(tmp_path, monke
         assert f"removed a stale Snakemake lock left by a killed run (pid {pid})" in message
 
 
-def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(tmp_path, monkeypatch, capsys, digits_dir):
+# Stands in for Snakemake: records itself as the lock holder (its onstart hook), starts one
+# pipeline step as Snakemake's local executor does (same process group), prints its pid, waits.
+_FAKE_SNAKEMAKE = """
+import importlib.util, subprocess, sys, time
+spec = importlib.util.spec_from_file_location("stale_lock", sys.argv[1])
+stale_lock = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(stale_lock)
+stale_lock.record_lock_holder()
+job = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(job.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _train_command(digits_dir: Path) -> list[str]:
+    recipe = json.dumps({"epochs": 500, "batch_size": 64, "lr": 0.05})
+    return [sys.executable, "-m", "weightmom", "train", "--data", str(digits_dir), "--dataset", "digits", "--model", "mlp",
+            "--seed", "0", "--recipe", recipe, "--threads", "1", "--device", "cpu", "--out", "results/x"]
+
+
+def _wait_until_dead(pid: int) -> None:
+    """Until `pid` is gone or a zombie: it is no longer our child, so it cannot be waited for."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"pid {pid} still runs 30 s after SIGKILL")
+
+
+@pytest.mark.parametrize("directories_visible", [True, False], ids=["cwd-readable", "cwd-hidden"])
+def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(
+    tmp_path, monkeypatch, capsys, digits_dir, directories_visible
+):
+    """Only Snakemake is killed (the OOM killer, `kill -9 <pid>`): its job runs on. Where the
+    machine hides other processes' working directories, the job is found by process group."""
     stale_lock = _stale_lock_module()
+    if not directories_visible:
+        monkeypatch.setattr(stale_lock, "working_directory", lambda pid: None)
     monkeypatch.chdir(tmp_path)
     locks = tmp_path / ".snakemake/locks"
     locks.mkdir(parents=True)
     (locks / "0.output.lock").write_text("results/x\n")
-    recipe = json.dumps({"epochs": 500, "batch_size": 64, "lr": 0.05})
-    orphan = subprocess.Popen(
-        [sys.executable, "-m", "weightmom", "train", "--data", str(digits_dir), "--dataset", "digits", "--model", "mlp",
-         "--seed", "0", "--recipe", recipe, "--threads", "1", "--device", "cpu", "--out", "results/x"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    snakemake = subprocess.Popen(
+        [sys.executable, "-c", _FAKE_SNAKEMAKE, str(REPO / "workflow/lib/stale_lock.py"), *_train_command(digits_dir)],
+        cwd=tmp_path, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )
+    try:
+        job = int(snakemake.stdout.readline())
+        snakemake.kill()
+        snakemake.wait()
+        assert stale_lock.process_start(job) is not None
+        stale_lock.clear_stale_lock()
+    finally:
+        os.killpg(snakemake.pid, signal.SIGKILL)
+    message = capsys.readouterr().err
+    assert f"weightmom: jobs of a killed Snakemake run still run in this directory: pid {job} (" in message
+    assert f"stop them with `kill {job}`" in message
+    assert (locks / "0.output.lock").exists()
+    _wait_until_dead(job)
+    stale_lock.clear_stale_lock()
+    assert not locks.exists()
+    assert f"removed a stale Snakemake lock left by a killed run (pid {snakemake.pid})" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("directories_visible", [True, False], ids=["cwd-readable", "cwd-hidden"])
+def test_a_job_of_another_directory_does_not_hold_the_lock(
+    tmp_path, monkeypatch, capsys, digits_dir, directories_visible
+):
+    stale_lock = _stale_lock_module()
+    if not directories_visible:
+        monkeypatch.setattr(stale_lock, "working_directory", lambda pid: None)
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(here)
+    locks = here / ".snakemake/locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("results/x\n")
+    job = subprocess.Popen(_train_command(digits_dir), cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         stale_lock.clear_stale_lock()
     finally:
-        orphan.kill()
-        orphan.wait()
-    message = capsys.readouterr().err
-    assert f"weightmom: jobs of a killed Snakemake run still run in this directory: pid {orphan.pid} (" in message
-    assert f"stop them with `kill {orphan.pid}`" in message
-    assert (locks / "0.output.lock").exists()
-    stale_lock.clear_stale_lock()
+        job.kill()
+        job.wait()
     assert not locks.exists()
+    assert "removed a stale Snakemake lock left by a killed run (a run that left no record)" in capsys.readouterr().err

@@ -6,7 +6,9 @@ records who holds the lock (host, boot, pid and its start time); the next run on
 machine removes a lock whose holder is gone when no Snakemake process, and no job a killed
 Snakemake left running, is alive in this directory. A live holder, orphaned jobs, or a
 holder on another machine are left alone with a message giving the exact command to run.
-Linux /proc is used to see processes.
+Linux /proc is used to see processes. Where another process's working directory cannot be
+read (some sandboxes and containers refuse it), a job is recognised instead by its process
+group: a killed Snakemake's jobs stay in the group recorded in its holder record.
 """
 
 from __future__ import annotations
@@ -32,21 +34,40 @@ def boot_id():
         return ""
 
 
+def process_fields(pid):
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, pgrp, ...), or
+    None if the process does not exist. World-readable, unlike its working directory."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_start(pid):
     """Start time of `pid` in clock ticks since boot (None if it does not exist): with the
     pid it identifies a process even after the pid is reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = process_fields(pid)
+    return int(fields[19]) if fields else None
 
 
 def parent_pid(pid):
+    fields = process_fields(pid)
+    return int(fields[1]) if fields else 0
+
+
+def process_group(pid):
+    fields = process_fields(pid)
+    return int(fields[2]) if fields else None
+
+
+def working_directory(pid):
+    """(device, inode) of the working directory of `pid`; None where it cannot be read (another
+    user's process, or a sandbox that hides it)."""
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
+        found = os.stat(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def lineage():
@@ -63,14 +84,16 @@ def is_snakemake(argv):
 
 
 def is_weightmom_job(argv):
-    """A pipeline step (`python -m weightmom <step>`), as the rules start them."""
-    return argv[1:3] == [b"-m", b"weightmom"]
+    """A pipeline step (`python [interpreter options] -m weightmom <step>`), as the rules start them."""
+    return any(argv[i : i + 2] == [b"-m", b"weightmom"] for i in range(1, min(len(argv), 6)))
 
 
-def processes_here(matches):
+def processes_here(matches, groups=()):
     """(pid, command line) of the processes other than this one (and its ancestors) whose
-    command line `matches` and whose working directory is this one."""
-    here, mine, found = os.path.realpath(os.getcwd()), lineage(), []
+    command line `matches` and whose working directory is this one; a process whose working
+    directory cannot be read counts when its process group is one of `groups`."""
+    here = os.stat(".")
+    here, mine, found = (here.st_dev, here.st_ino), lineage(), []
     for entry in Path("/proc").glob("[0-9]*"):
         pid = int(entry.name)
         if pid in mine:
@@ -81,11 +104,8 @@ def processes_here(matches):
             continue
         if not matches(argv):
             continue
-        try:
-            cwd = os.path.realpath(os.readlink(entry / "cwd"))
-        except OSError:  # another user's process: its lock holder record speaks for it
-            continue
-        if cwd == here:
+        directory = working_directory(pid)
+        if directory == here or (directory is None and process_group(pid) in groups):
             found.append((pid, b" ".join(argv).decode(errors="replace")[:200]))
     return found
 
@@ -143,7 +163,7 @@ def clear_stale_lock():
             "here, then the same command again.",
             file=sys.stderr,
         )
-    elif orphans := processes_here(is_weightmom_job):
+    elif orphans := processes_here(is_weightmom_job, groups={h["group"] for h in holders if isinstance(h.get("group"), int)}):
         pids = " ".join(str(pid) for pid, _ in orphans)
         print(
             "weightmom: jobs of a killed Snakemake run still run in this directory: "
@@ -166,5 +186,7 @@ def record_lock_holder():
     if not any(LOCK_DIR.glob("*.lock")):
         return  # --nolock
     pid = os.getpid()
-    holder = {"host": socket.gethostname(), "boot": boot_id(), "pid": pid, "start": process_start(pid)}
+    holder = {
+        "host": socket.gethostname(), "boot": boot_id(), "pid": pid, "start": process_start(pid), "group": os.getpgrp(),
+    }
     atomic_write_text(LOCK_DIR / f"{HOLDER_PREFIX}{holder['host']}-{pid}.json", json.dumps(holder))
