@@ -7,6 +7,7 @@ point may a file that Snakemake takes as complete be half-written.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -321,6 +322,19 @@ def _wait_until_dead(pid: int) -> None:
     raise AssertionError(f"pid {pid} still runs 30 s after SIGKILL")
 
 
+def _what_stale_lock_sees(stale_lock, pid: int) -> str:
+    """For a failure message: what the lock check read of `pid` and of the holder records."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError as error:
+        argv = error
+    return (
+        f"pid {pid}: argv {argv!r}, process group {stale_lock.process_group(pid)}, working directory "
+        f"{stale_lock.working_directory(pid)} (here {os.stat('.').st_dev, os.stat('.').st_ino}); "
+        f"holders {stale_lock.lock_holders()}; this process {os.getpid()}, lineage {sorted(stale_lock.lineage())}"
+    )
+
+
 @pytest.mark.parametrize("directories_visible", [True, False], ids=["cwd-readable", "cwd-hidden"])
 def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(
     tmp_path, monkeypatch, capsys, digits_dir, directories_visible
@@ -344,10 +358,12 @@ def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(
         snakemake.wait()
         assert stale_lock.process_start(job) is not None
         stale_lock.clear_stale_lock()
+        seen = _what_stale_lock_sees(stale_lock, job)
     finally:
-        os.killpg(snakemake.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # the group is gone if its job already ended
+            os.killpg(snakemake.pid, signal.SIGKILL)
     message = capsys.readouterr().err
-    assert f"weightmom: jobs of a killed Snakemake run still run in this directory: pid {job} (" in message
+    assert f"weightmom: jobs of a killed Snakemake run still run in this directory: pid {job} (" in message, seen
     assert f"stop them with `kill {job}`" in message
     assert (locks / "0.output.lock").exists()
     _wait_until_dead(job)
