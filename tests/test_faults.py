@@ -259,10 +259,23 @@ def _stale_lock_module():
     return module
 
 
+def _lock_check_in(directory: Path, monkeypatch, directories_visible: bool = True):
+    """The lock check, working in `directory`, which holds a lock some run left; with
+    `directories_visible` False it sees no process's working directory, as in sandboxes
+    that refuse them. Returns the check's module and the lock directory."""
+    stale_lock = _stale_lock_module()
+    if not directories_visible:
+        monkeypatch.setattr(stale_lock, "working_directory", lambda pid: None)
+    monkeypatch.chdir(directory)
+    locks = directory / ".snakemake/locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("results/x\n")
+    return stale_lock, locks
+
+
 @pytest.mark.parametrize("holder_alive", [True, False])
 def test_lock_of_a_live_holder_is_kept_and_of_a_dead_one_removed(tmp_path, monkeypatch, capsys, holder_alive):
-    stale_lock = _stale_lock_module()
-    monkeypatch.chdir(tmp_path)
+    stale_lock, locks = _lock_check_in(tmp_path, monkeypatch)
     holder_process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         pid = holder_process.pid
@@ -272,9 +285,6 @@ def test_lock_of_a_live_holder_is_kept_and_of_a_dead_one_removed(tmp_path, monke
         if not holder_alive:
             holder_process.kill()
             holder_process.wait()
-        locks = tmp_path / ".snakemake/locks"
-        locks.mkdir(parents=True)
-        (locks / "0.output.lock").write_text("results/x\n")
         (locks / f"weightmom-holder-{pid}.json").write_text(json.dumps(holder))
         stale_lock.clear_stale_lock()
     finally:
@@ -341,13 +351,7 @@ def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(
 ):
     """Only Snakemake is killed (the OOM killer, `kill -9 <pid>`): its job runs on. Where the
     machine hides other processes' working directories, the job is found by process group."""
-    stale_lock = _stale_lock_module()
-    if not directories_visible:
-        monkeypatch.setattr(stale_lock, "working_directory", lambda pid: None)
-    monkeypatch.chdir(tmp_path)
-    locks = tmp_path / ".snakemake/locks"
-    locks.mkdir(parents=True)
-    (locks / "0.output.lock").write_text("results/x\n")
+    stale_lock, locks = _lock_check_in(tmp_path, monkeypatch, directories_visible)
     snakemake = subprocess.Popen(
         [sys.executable, "-c", _FAKE_SNAKEMAKE, str(REPO / "workflow/lib/stale_lock.py"), *_train_command(digits_dir)],
         cwd=tmp_path, stdout=subprocess.PIPE, text=True, start_new_session=True,
@@ -376,16 +380,10 @@ def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(
 def test_a_job_of_another_directory_does_not_hold_the_lock(
     tmp_path, monkeypatch, capsys, digits_dir, directories_visible
 ):
-    stale_lock = _stale_lock_module()
-    if not directories_visible:
-        monkeypatch.setattr(stale_lock, "working_directory", lambda pid: None)
     here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
     here.mkdir()
     elsewhere.mkdir()
-    monkeypatch.chdir(here)
-    locks = here / ".snakemake/locks"
-    locks.mkdir(parents=True)
-    (locks / "0.output.lock").write_text("results/x\n")
+    stale_lock, locks = _lock_check_in(here, monkeypatch, directories_visible)
     job = subprocess.Popen(_train_command(digits_dir), cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         stale_lock.clear_stale_lock()
