@@ -42,11 +42,12 @@ def _remove_abandoned_temporaries(target: Path) -> None:
     host_prefix = glob.escape(_temporary_prefix(0).split("@", 1)[1])
     for leftover in target.parent.glob(f".tmp-*@{host_prefix}*-{glob.escape(target.name)}"):
         pid = leftover.name[len(".tmp-") : leftover.name.index("@")]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             leftover.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

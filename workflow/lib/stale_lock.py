@@ -21,7 +21,7 @@ import socket
 import sys
 from pathlib import Path
 
-from weightmom.atomic import atomic_write_text
+from weightmom.atomic import atomic_write_text, process_alive
 
 LOCK_DIR = Path(".snakemake/locks")
 HOLDER_PREFIX = "weightmom-holder-"
@@ -129,13 +129,7 @@ def holder_is_alive(holder):
     if holder.get("boot") != boot_id():
         return False
     if not Path("/proc/self/stat").exists():  # no /proc: the pid alone has to do
-        try:
-            os.kill(holder.get("pid"), 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
+        return process_alive(holder.get("pid"))
     return process_start(holder.get("pid")) == holder.get("start")
 
 
