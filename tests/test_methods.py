@@ -95,7 +95,7 @@ def test_every_method_has_an_options_schema_with_defaults():
 
 def test_defaults_are_filled_and_bad_options_named():
     assert build_pruner("weightmom", {}).options == {
-        "score": "momentum", "allocation": "relative", "beta": 0.5, "granularity": "round", "min_density": 0.02,
+        "score": "momentum", "allocation": "levelling", "beta": 0.5, "granularity": "round", "min_density": 0.02,
     }
     with pytest.raises(SpecError, match="'rewind_epochs' was unexpected"):
         build_pruner("lottery", {"rewind_epochs": 3})

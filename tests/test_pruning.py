@@ -10,9 +10,10 @@ from torch import nn
 from weightmom.errors import SpecError
 from weightmom.masks import count_kept, count_total, full_masks
 from weightmom.pruning import build_pruner, keep_counts
-from weightmom.pruning.allocation import allocate, proportional_removal
+from weightmom.models import build_model, prunable_parameters
+from weightmom.pruning.allocation import ALLOCATIONS, allocate, bounded_proportional, proportional_removal
 
-WEIGHTMOM_OPTIONS = {"score": "momentum", "allocation": "relative", "beta": 0.5, "granularity": "round", "min_density": 0.0}
+WEIGHTMOM_OPTIONS = {"score": "momentum", "allocation": "levelling", "beta": 0.5, "granularity": "round", "min_density": 0.0}
 
 
 def _layers(seed=0):
@@ -86,11 +87,11 @@ def test_global_magnitude_matches_torch_global_unstructured():
         assert torch.equal(layer.weight_mask.bool(), masks[f"{name}.weight"])
 
 
-def test_relative_allocation_prunes_already_sparse_layers_less():
+def test_levelling_allocation_prunes_already_sparse_layers_less():
     dense, sparse = torch.ones(1000, dtype=torch.bool), torch.zeros(1000, dtype=torch.bool)
     sparse[:250] = True
     scores = [torch.rand(1000), torch.rand(1000)]
-    keep = allocate("relative", scores, [dense, sparse], keep_total=1050, min_density=0.0)
+    keep = allocate("levelling", scores, [dense, sparse], keep_total=1050, min_density=0.0)
     uniform = allocate("uniform", scores, [dense, sparse], keep_total=1050, min_density=0.0)
     assert sum(keep) == 1050 and sum(uniform) == 1050
     # removal budget 200 split 1000*4 : 250*1 (relative density times survivors)
@@ -98,7 +99,7 @@ def test_relative_allocation_prunes_already_sparse_layers_less():
     assert (250 - keep[1]) < (250 - uniform[1])
 
 
-@pytest.mark.parametrize("allocation", ["uniform", "relative", "global"])
+@pytest.mark.parametrize("allocation", ALLOCATIONS)
 @pytest.mark.parametrize("seed", range(6))
 def test_allocation_never_goes_below_min_density(allocation, seed):
     generator = torch.Generator().manual_seed(seed)
@@ -115,10 +116,100 @@ def test_allocation_never_goes_below_min_density(allocation, seed):
         assert k >= min(int(mask.sum()), math.ceil(min_density * mask.numel()))
 
 
+def _trained_looking_resnet20():
+    """ResNet-20's real layer shapes, with weights that moved as fine-tuning moves them."""
+    torch.manual_seed(0)
+    model = build_model("resnet20", (3, 32, 32), 10)
+    return prunable_parameters(model)
+
+
+NEW_READINGS = [
+    {"allocation": "score_budget"},
+    {"allocation": "score_budget", "density_exponent": 0.0},
+    {"allocation": "score_budget", "statistic": "optimizer_momentum"},
+    {"allocation": "global_scaled"},
+    {"allocation": "global_scaled", "density_exponent": 0.0},
+]
+
+
+@pytest.mark.parametrize("options", NEW_READINGS, ids=lambda o: "-".join(map(str, o.values())))
+def test_each_new_reading_is_non_uniform_from_a_dense_start_and_keeps_exact_counts(options):
+    params = _trained_looking_resnet20()
+    momentum = {name: torch.randn_like(p) * p.detach().abs() for name, p in params.items()}
+    pruner = build_pruner("weightmom", options)
+    state = pruner.init_state(params)
+    masks = full_masks(params)
+    counts = keep_counts(count_total(masks), 15, 3, "geometric")
+    for r in (1, 2, 3):
+        pruner.observe(params, state)
+        new = pruner.prune(params, masks, state, counts[r], _generator(), momentum=momentum)
+        assert count_kept(new) == counts[r]
+        assert all(not (new[n] & ~masks[n]).any() for n in params), "a pruned weight came back"
+        for name, mask in new.items():
+            assert int(mask.sum()) >= min(int(masks[name].sum()), math.ceil(0.02 * mask.numel()))
+        densities = [float(m.float().mean()) for m in new.values()]
+        if r == 1:
+            assert max(densities) - min(densities) > 0.1, f"round 1 is uniform: {densities}"
+        masks = new
+        with torch.no_grad():
+            for name, p in params.items():
+                p.add_(torch.randn_like(p) * 0.01).mul_(masks[name])
+
+
+def test_levelling_is_uniform_from_a_dense_start():
+    """Why v1 was renamed: from a dense start it gives every layer the same density."""
+    params = _trained_looking_resnet20()
+    pruner = build_pruner("weightmom", {"allocation": "levelling", "min_density": 0.0})
+    masks = full_masks(params)
+    masks = pruner.prune(params, masks, pruner.init_state(params), count_total(masks) // 3, _generator())
+    densities = [float(m.float().mean()) for m in masks.values()]
+    assert max(densities) - min(densities) < 0.001
+
+
+def test_score_budget_gives_the_layer_with_the_larger_mean_score_more():
+    masks = [torch.ones(1000, dtype=torch.bool), torch.ones(1000, dtype=torch.bool)]
+    scores = [torch.full((1000,), 3.0), torch.full((1000,), 1.0)]
+    keep = allocate("score_budget", scores, masks, keep_total=800, min_density=0.0, exponent=1.0)
+    # dense start: rho = 1, keep in proportion to k_l * s_l = 1000 * 1.5 : 1000 * 0.5
+    assert keep == [600, 200]
+
+
+def test_score_budget_exponent_protects_the_sparser_layer():
+    dense, sparse = torch.ones(1000, dtype=torch.bool), torch.zeros(1000, dtype=torch.bool)
+    sparse[:250] = True
+    scores = [torch.ones(1000), torch.ones(1000)]
+    plain = allocate("score_budget", scores, [dense, sparse], keep_total=625, min_density=0.0, exponent=0.0)
+    scaled = allocate("score_budget", scores, [dense, sparse], keep_total=625, min_density=0.0, exponent=1.0)
+    assert plain == [500, 125]  # keep in proportion to survivors: both lose half
+    assert scaled[1] > plain[1]
+
+
+def test_global_scaled_with_zero_exponent_is_the_global_ranking():
+    generator = torch.Generator().manual_seed(3)
+    masks = [torch.rand(300, generator=generator) < p for p in (0.9, 0.5, 0.2)]
+    scores = [torch.rand(300, generator=generator) * scale for scale in (1.0, 2.0, 0.5)]
+    assert allocate("global_scaled", scores, masks, 200, 0.0, exponent=0.0) == allocate("global", scores, masks, 200, 0.0)
+    scaled = allocate("global_scaled", scores, masks, 200, 0.0, exponent=1.0)
+    assert scaled[2] > allocate("global", scores, masks, 200, 0.0)[2]  # the sparsest layer is protected
+
+
+def test_bounded_proportional_is_exact_within_bounds():
+    counts = bounded_proportional(100, [5.0, 1.0, 1.0, 0.0], lower=[0, 10, 3, 4], upper=[50, 60, 60, 4])
+    assert sum(counts) == 100 and counts[0] == 50 and counts[3] == 4
+    assert all(lo <= c <= hi for c, lo, hi in zip(counts, [0, 10, 3, 4], [50, 60, 60, 4]))
+
+
+def test_optimizer_momentum_statistic_needs_the_buffers():
+    params = _weights(_layers())
+    pruner = build_pruner("weightmom", {"allocation": "score_budget", "statistic": "optimizer_momentum"})
+    with pytest.raises(SpecError, match="momentum buffers"):
+        pruner.prune(params, full_masks(params), pruner.init_state(params), 1000, _generator(), momentum={})
+
+
 def test_unreachable_floor_is_an_error():
     masks = [torch.ones(100, dtype=torch.bool), torch.ones(100, dtype=torch.bool)]
     with pytest.raises(SpecError, match="min_density 0.2 keeps at least 40"):
-        allocate("relative", [torch.rand(100), torch.rand(100)], masks, keep_total=10, min_density=0.2)
+        allocate("levelling", [torch.rand(100), torch.rand(100)], masks, keep_total=10, min_density=0.2)
 
 
 def test_proportional_removal_is_exact_and_capped():
@@ -160,6 +251,9 @@ def test_geometric_schedule_keeps_the_same_fraction_each_round():
         ("magnitude", {"min_density": 1.5}, "min_density"),
         ("nosuch", {}, "unknown pruner 'nosuch'"),
         ("weightmom", {**WEIGHTMOM_OPTIONS, "beta": 1.5}, "beta"),
+        ("weightmom", {"allocation": "relative"}, "relative"),
+        ("weightmom", {"allocation": "uniform", "density_exponent": 1.0}, "density_exponent is used by allocations"),
+        ("weightmom", {"allocation": "global", "statistic": "optimizer_momentum"}, "score_budget only"),
     ],
 )
 def test_bad_pruner_settings_name_the_culprit(name, options, message):

@@ -14,7 +14,7 @@ from weightmom.pruning import keep_counts
 from conftest import FAST_RECIPE
 
 PRUNING = {"target_compression": 15, "rounds": 3, "schedule": "geometric"}
-WEIGHTMOM = {"score": "momentum", "allocation": "relative", "beta": 0.5, "granularity": "epoch", "min_density": 0.02}
+WEIGHTMOM = {"score": "momentum", "allocation": "levelling", "beta": 0.5, "granularity": "epoch", "min_density": 0.02}
 FINETUNE = {**FAST_RECIPE, "epochs": 1, "lr": 0.01}
 
 

@@ -126,7 +126,7 @@ def test_killed_pruning_round_resumes_with_the_same_masks_scores_and_weights(den
         return [
             sys.executable, "-m", "weightmom", "prune", "--checkpoint", str(dense_mlp), "--data", str(digits_dir),
             "--method", "weightmom", "--pruner", "weightmom",
-            "--pruner-options", json.dumps({"score": "momentum", "allocation": "relative", "beta": 0.7, "granularity": "epoch", "min_density": 0.02}),
+            "--pruner-options", json.dumps({"score": "momentum", "allocation": "levelling", "beta": 0.7, "granularity": "epoch", "min_density": 0.02}),
             "--pruning", json.dumps({"target_compression": 15, "rounds": 2, "schedule": "geometric"}), "--round", "1",
             "--recipe", json.dumps({**FAST_RECIPE, "epochs": 40}), "--threads", "1", "--device", "cpu", "--out", str(out),
         ]

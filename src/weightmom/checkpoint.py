@@ -35,6 +35,9 @@ class Checkpoint:
     meta: dict[str, Any] = field(default_factory=dict)
     #: dense runs only: weights after selected epochs, for methods that rewind to them
     snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    #: SGD momentum buffers of the prunable weights when training ended (sparse momentum's
+    #: layer statistic); empty when the recipe has no momentum
+    momentum: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def build(self, device: torch.device | str = "cpu") -> nn.Module:
         """The model with these weights, on `device`."""
@@ -56,6 +59,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "pruner_state": {k: v.detach().cpu() for k, v in checkpoint.pruner_state.items()},
         "meta": checkpoint.meta,
         "snapshots": checkpoint.snapshots,
+        "momentum": {k: v.detach().cpu() for k, v in checkpoint.momentum.items()},
     }
     save_with_digest(payload, path)
 
@@ -101,6 +105,7 @@ def load_checkpoint(
         pruner_state=payload["pruner_state"],
         meta=payload["meta"],
         snapshots=payload.get("snapshots", {}),
+        momentum=payload.get("momentum", {}),
     )
     meta = checkpoint.meta
     found = {
@@ -129,6 +134,9 @@ def _check_consistent(path: Path, checkpoint: Checkpoint) -> None:
             raise CheckpointError(
                 f"{path}: mask {name!r} is {mask.dtype} {tuple(mask.shape)}, expected bool {tuple(params[name].shape)}"
             )
+    for name, buffer in checkpoint.momentum.items():
+        if name not in params or buffer.shape != params[name].shape:
+            raise CheckpointError(f"{path}: momentum buffer {name!r} does not match the model's prunable weights")
     for name, state in checkpoint.pruner_state.items():
         if name not in params or state.shape != params[name].shape:
             raise CheckpointError(f"{path}: pruner state {name!r} does not match the model's prunable weights")

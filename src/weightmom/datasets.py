@@ -1,11 +1,15 @@
 """Prepared datasets: compact uint8 image arrays plus labels, one .npz file per split.
 
-Contract (data/prepared/<dataset>/{train,test}.npz):
+Contract (data/prepared/<dataset>/{train,val,test}.npz):
     images  uint8  (N, C, H, W)
     labels  int64  (N,)
     classes str    (K,)     class names, index = label
     mean    float32 (C,)    per-channel mean of the *training* images, in [0, 1]
     std     float32 (C,)    per-channel std of the *training* images
+
+The validation split is carved from the source's training split (stratified, seeded by
+`split_seed`, `val_fraction` of it) and never trained on: every choice (a method's default,
+a beta) is made on it; the test split only reports.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from weightmom.atomic import atomic_path
 from weightmom.errors import DataError, SpecError
 from weightmom.sources import READERS, stratified_indices
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 _ARRAYS = ("images", "labels", "classes", "mean", "std")
 
 
@@ -59,7 +63,7 @@ class Split:
 
 
 def prepare(spec: dict[str, Any], raw_dir: str | Path, out_dir: str | Path) -> None:
-    """Build train.npz and test.npz for the dataset described by `spec` (a config entry).
+    """Build train.npz, val.npz and test.npz for the dataset described by `spec` (a config entry).
 
     `raw_dir` holds what the source downloads or unpacks (data/raw/<dataset>).
     """
@@ -71,12 +75,32 @@ def prepare(spec: dict[str, Any], raw_dir: str | Path, out_dir: str | Path) -> N
     for name, (images, labels, classes) in splits.items():
         chosen = stratified_indices(labels, subset.get(name), spec.get("split_seed", 0))
         splits[name] = (images[chosen], labels[chosen], classes)
+    splits["train"], splits["val"] = carve_validation(splits["train"], spec.get("val_fraction", 0.1), spec.get("split_seed", 0))
     train_images = splits["train"][0].astype(np.float32) / 255.0
     mean = train_images.mean(axis=(0, 2, 3)).astype(np.float32)
     std = train_images.std(axis=(0, 2, 3)).astype(np.float32)
     for name, (images, labels, classes) in splits.items():
         with atomic_path(Path(out_dir) / f"{name}.npz") as tmp:
             np.savez(tmp, images=images, labels=labels, classes=np.array(classes), mean=mean, std=std)
+
+
+def carve_validation(train: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+    """Split (images, labels, classes) into a training part and a stratified validation
+    part of `fraction` of it; every class keeps at least one image on each side."""
+    from sklearn.model_selection import train_test_split
+
+    images, labels, classes = train
+    present = np.unique(labels)
+    size = min(max(round(fraction * len(labels)), len(present)), len(labels) - len(present))
+    counts = np.bincount(labels)[present]
+    if size < len(present) or counts.min() < 2:
+        raise DataError(
+            f"{len(labels)} training images ({counts.min()} in the smallest class) are too few to hold out "
+            f"a validation split of {fraction}; every class needs an image on each side"
+        )
+    kept, held_out = train_test_split(np.arange(len(labels)), test_size=size, stratify=labels, random_state=seed)
+    kept, held_out = np.sort(kept), np.sort(held_out)
+    return (images[kept], labels[kept], classes), (images[held_out], labels[held_out], classes)
 
 
 def load_split(path: str | Path) -> Split:

@@ -83,6 +83,18 @@ def _copy(url: str, target: Path, label: str, timeout: float) -> None:
         raise OSError(f"transfer broken: received {received} of {expected} bytes")
 
 
+def check_md5(path: Path, md5: str) -> None:
+    """Stop on a user's own file (never deleted) whose checksum is not the configured one."""
+    if not path.is_file():
+        raise DataError(f"{path}: archive not found")
+    actual = md5sum(path)
+    if actual != md5:
+        raise DataError(
+            f"{path}: checksum mismatch, expected MD5 {md5}, got {actual}; if the images changed on purpose, "
+            "put the new MD5 in the config"
+        )
+
+
 def verify(path: Path, md5: str) -> None:
     """Stop on a file whose checksum is wrong, deleting it so that no later run trusts it."""
     if not path.exists():

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pandas is imported where frames are built: evaluation jobs 
 from weightmom.atomic import atomic_path
 from weightmom.errors import MetricsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: validation columns
 DENSE = "dense"
 
 _KEY_FIELDS = [
@@ -45,6 +45,9 @@ METRIC_SCHEMA = pa.schema(
         pa.field("top1", pa.float64()),
         pa.field("top5", pa.float64()),
         pa.field("loss", pa.float64()),
+        pa.field("val_top1", pa.float64()),
+        pa.field("val_top5", pa.float64()),
+        pa.field("val_loss", pa.float64()),
         pa.field("flops_dense", pa.float64()),
         pa.field("flops_sparse", pa.float64()),
         pa.field("train_seconds", pa.float64()),

@@ -21,15 +21,15 @@ from weightmom.models import build_model, prunable_parameters
 from weightmom.provenance import git_commit, settings_hash
 from weightmom.pruning.schedule import keep_counts
 from weightmom.recipe import Accelerator, Recipe
-from weightmom.training import ResumeFile, describe_device, resolve_device, train
+from weightmom.training import ResumeFile, describe_device, momentum_buffers, resolve_device, train
 
 
 def download_data(spec: Mapping[str, Any], raw_dir: str | Path) -> None:
     """Fetch the dataset's archive into `raw_dir`, verified against its MD5."""
     from weightmom.download import fetch
-    from weightmom.sources import archive_name
+    from weightmom.sources import archive_address, local_archive
 
-    fetch(spec["url"], Path(raw_dir) / archive_name(spec["url"]), spec["md5"], retries=spec["retries"], timeout=spec["timeout"])
+    fetch(archive_address(spec), local_archive(spec, Path(raw_dir)), spec["md5"], retries=spec["retries"], timeout=spec["timeout"])
 
 
 def prepare_data(spec: Mapping[str, Any], raw_dir: str | Path, out_dir: str | Path) -> None:
@@ -102,9 +102,12 @@ def train_dense(
 
     if saved is None:
         keep_snapshot(0)
+    params = prunable_parameters(model)
+    momentum: dict[str, torch.Tensor] = {}
     seconds = train(
         model, data, run_recipe, seed=seed, accelerator=speed, on_epoch=keep_snapshot, resume=resume, saved=saved,
-        extra_state=lambda: {"snapshots": snapshots}, description=f"dense {model_name} seed{seed}",
+        extra_state=lambda: {"snapshots": snapshots}, on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)),
+        description=f"dense {model_name} seed{seed}",
     )
     save_checkpoint(
         Checkpoint(
@@ -113,8 +116,9 @@ def train_dense(
             input_shape=data.input_shape,
             num_classes=data.num_classes,
             state_dict=model.state_dict(),
-            masks=full_masks(prunable_parameters(model)),
+            masks=full_masks(params),
             snapshots=snapshots,
+            momentum=momentum,
             meta={
                 "method": DENSE,
                 "round": 0,
@@ -193,7 +197,7 @@ def prune_round(
         if pruner.granularity == "round":
             pruner.observe(params, state)
         generator = torch.Generator().manual_seed(seed * 1000 + round_index)
-        masks = pruner.prune(params, masks, state, keep[round_index], generator)
+        masks = pruner.prune(params, masks, state, keep[round_index], generator, momentum=previous.momentum)
         if pruner.snapshot_epochs():
             if dense_checkpoint_path is None:
                 raise SpecError(f"pruner {pruner_name!r} rewinds weights: give the dense checkpoint")
@@ -202,6 +206,8 @@ def prune_round(
 
     def observe(*_: int) -> None:
         pruner.observe(params, state)
+
+    momentum: dict[str, torch.Tensor] = {}
 
     seconds = train(
         model,
@@ -216,6 +222,7 @@ def prune_round(
         resume=resume,
         saved=saved,
         extra_state=lambda: {"masks": masks, "pruner_state": state},
+        on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)),
         description=f"{method} round{round_index} {previous.model_name} seed{seed}",
     )
     save_checkpoint(
@@ -227,6 +234,7 @@ def prune_round(
             state_dict=model.state_dict(),
             masks=masks,
             pruner_state=state,
+            momentum=momentum,
             meta={
                 "method": method,
                 "round": round_index,
@@ -251,18 +259,21 @@ def evaluate_checkpoint(
     layers_out: str | Path,
     expect: Mapping[str, Any] | None = None,
 ) -> None:
-    """One metric row (and one row per layer) for a checkpoint on the test split; `expect`
-    as for prune_round."""
+    """One metric row (and one row per layer) for a checkpoint: top-1, top-5 and loss on the
+    test split (what tables report) and on the validation split (what choices are made
+    on); `expect` as for prune_round."""
     checkpoint = load_checkpoint(checkpoint_path, **(expect or {}))
     target = resolve_device(device)
-    test = datasets.load_split(Path(data_dir) / "test.npz").to(target)
-    if test.input_shape != checkpoint.input_shape or test.num_classes != checkpoint.num_classes:
-        raise CheckpointError(
-            f"{checkpoint_path}: built for inputs {checkpoint.input_shape} and {checkpoint.num_classes} classes, "
-            f"{data_dir} has {test.input_shape} and {test.num_classes} classes"
-        )
+    splits = {name: datasets.load_split(Path(data_dir) / f"{name}.npz").to(target) for name in ("val", "test")}
+    for split in splits.values():
+        if split.input_shape != checkpoint.input_shape or split.num_classes != checkpoint.num_classes:
+            raise CheckpointError(
+                f"{checkpoint_path}: built for inputs {checkpoint.input_shape} and {checkpoint.num_classes} classes, "
+                f"{data_dir} has {split.input_shape} and {split.num_classes} classes"
+            )
     model = checkpoint.build(target)
-    accuracy = evaluate(model, test)
+    accuracy = evaluate(model, splits["test"])
+    validation = evaluate(model, splits["val"])
     flops = layer_flops(model, checkpoint.input_shape, target)
     meta = checkpoint.meta
     key = {
@@ -299,6 +310,9 @@ def evaluate_checkpoint(
         "top1": accuracy.top1,
         "top5": accuracy.top5,
         "loss": accuracy.loss,
+        "val_top1": validation.top1,
+        "val_top5": validation.top5,
+        "val_loss": validation.loss,
         "flops_dense": float(sum(row["flops_dense"] for row in layers)),
         "flops_sparse": float(sum(row["flops_sparse"] for row in layers)),
         "train_seconds": float(meta["train_seconds"]),

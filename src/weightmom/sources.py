@@ -3,11 +3,14 @@
     digits       scikit-learn's bundled 8x8 digits, a stratified train/test split
     cifar10/100  the official python-format archive (downloaded and checksummed first)
     imagefolder  class sub-folders of images under <root>/train and <root>/test, as
-                 torchvision's ImageFolder reads them (bring your own images)
+                 torchvision's ImageFolder reads them (bring your own images): either a
+                 folder (`root`) or a tar archive of one (`archive`, a path or an address,
+                 with its `md5`), unpacked into data/raw/<dataset>/unpacked
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from weightmom.download import unpack, verify
+from weightmom.download import check_md5, unpack, verify
 from weightmom.errors import DataError
 
 Arrays = tuple[np.ndarray, np.ndarray, list[str]]
@@ -35,6 +38,36 @@ def stratified_indices(labels: np.ndarray, size: int | None, seed: int) -> np.nd
 def archive_name(url: str) -> str:
     """The archive's file name in data/raw/<dataset>/: the last part of its address."""
     return os.path.basename(url)
+
+
+def is_address(location: str) -> bool:
+    """An http(s):// or file:// address (fetched into data/raw), not a plain local path."""
+    return location.startswith(("http://", "https://", "file://"))
+
+
+def archive_address(spec: dict[str, Any]) -> str | None:
+    """Where the dataset's archive comes from: `url` (CIFAR) or `archive` (imagefolder)."""
+    return spec.get("url") or spec.get("archive")
+
+
+def local_archive(spec: dict[str, Any], raw_dir: Path) -> Path:
+    """The archive file to read: a plain path as given, an address's copy in `raw_dir`."""
+    location = archive_address(spec)
+    return raw_dir / archive_name(location) if is_address(location) else Path(location).expanduser()
+
+
+def folder_fingerprint(root: str | os.PathLike) -> str:
+    """A digest of every file's relative path, size and modification time under `root`:
+    it changes when an image is added, removed or replaced, so the data is prepared again."""
+    digest = hashlib.sha256()
+    root = Path(root).expanduser()
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            info = path.stat()
+            digest.update(f"{path.relative_to(root)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def read_digits(spec: dict[str, Any], raw_dir: Path) -> Splits:
@@ -102,11 +135,28 @@ def _unpickle(path: Path) -> dict:
         raise DataError(f"{path}: unreadable ({exc})") from None
 
 
+def _unpacked_imagefolder(spec: dict[str, Any], raw_dir: Path) -> Path:
+    """Check the archive's MD5, unpack it and find the folder holding train/ and test/
+    (the archive's top level or one folder down)."""
+    archive = local_archive(spec, raw_dir)
+    if is_address(spec["archive"]):
+        verify(archive, spec["md5"])
+    else:
+        check_md5(archive, spec["md5"])
+    unpacked = raw_dir / "unpacked"
+    unpack(archive, unpacked)
+    candidates = [unpacked, *sorted(p for p in unpacked.iterdir() if p.is_dir())]
+    for candidate in candidates:
+        if (candidate / "train").is_dir() and (candidate / "test").is_dir():
+            return candidate
+    raise DataError(f"{archive}: holds no train/ and test/ folders at its top level or one folder down")
+
+
 def read_imagefolder(spec: dict[str, Any], raw_dir: Path) -> Splits:
     from PIL import Image, UnidentifiedImageError
     from torchvision.datasets import ImageFolder
 
-    root = Path(spec["root"]).expanduser()
+    root = Path(spec["root"]).expanduser() if "root" in spec else _unpacked_imagefolder(spec, raw_dir)
     folders = {}
     for split in ("train", "test"):
         if not (root / split).is_dir():

@@ -34,6 +34,7 @@ from weightmom.recipe import Accelerator, Recipe
 
 Callback = Callable[[], None]
 EpochCallback = Callable[[int], None]
+FinishCallback = Callable[[torch.optim.Optimizer], None]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,6 +86,16 @@ def stretched_schedule(recipe: Recipe, start_epoch: int, epochs: int) -> Callabl
     return lambda epoch: rate(start_epoch + span * epoch / epochs)
 
 
+def momentum_buffers(optimizer: torch.optim.Optimizer, params: dict[str, nn.Parameter]) -> dict[str, torch.Tensor]:
+    """The SGD momentum buffer of each named parameter (those that have one), on the CPU."""
+    buffers = {}
+    for name, param in params.items():
+        buffer = optimizer.state.get(param, {}).get("momentum_buffer")
+        if buffer is not None:
+            buffers[name] = buffer.detach().cpu().clone()
+    return buffers
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
@@ -133,18 +144,19 @@ def train(
     resume: ResumeFile | None = None,
     saved: dict[str, Any] | None = None,
     extra_state: Callable[[], dict[str, Any]] | None = None,
+    on_finish: FinishCallback | None = None,
     description: str = "train",
 ) -> float:
     """Train `model` in place on `data` (already on the model's device).
 
     `learning_rate(epoch)` replaces the recipe's schedule when given. `on_epoch` gets the
     number of finished epochs. `saved` is a state loaded from `resume` to continue from;
-    `extra_state` returns what the caller wants saved with each epoch. Returns training
-    seconds, resumed ones included.
+    `extra_state` returns what the caller wants saved with each epoch; `on_finish` sees the
+    optimizer after the last epoch. Returns training seconds, resumed ones included.
     """
     device = data.labels.device
     on_gpu = device.type == "cuda"
-    channels_last = on_gpu and accelerator.channels_last
+    channels_last = accelerator.channels_last
     if channels_last:
         model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if on_gpu and accelerator.compile else model
@@ -206,6 +218,8 @@ def train(
                 }
             )
         progress.set_postfix(loss=f"{float(total_loss) / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.4g}")
+    if on_finish is not None:
+        on_finish(optimizer)
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return seconds_before + time.perf_counter() - start

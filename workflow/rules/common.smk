@@ -2,6 +2,9 @@
 import json
 import os
 import sys
+from pathlib import Path
+
+from weightmom.sources import archive_address, folder_fingerprint, local_archive
 
 
 # Jobs run `python -m weightmom`. The interpreter running Snakemake has the package
@@ -22,11 +25,20 @@ def as_json(value):
 
 
 def raw_inputs(wildcards):
-    """The archive a downloaded source needs in data/raw/<dataset>/ (nothing for the others)."""
+    """The archive a source reads: an address's copy in data/raw/<dataset>/ (made by the
+    download rule), or a local archive itself, so that replacing it prepares the data
+    again; nothing for the other sources."""
     spec = config["datasets"][wildcards.dataset]
-    if "url" not in spec:
+    location = archive_address(spec)
+    if location is None:
         return []
-    return f"data/raw/{wildcards.dataset}/{os.path.basename(spec['url'])}"
+    return str(local_archive(spec, Path(f"data/raw/{wildcards.dataset}")))
+
+
+def image_fingerprint(wildcards):
+    """For an imagefolder `root`, a digest of its files: a params change when images change."""
+    spec = config["datasets"][wildcards.dataset]
+    return folder_fingerprint(spec["root"]) if "root" in spec else ""
 
 
 def table_methods(table):

@@ -18,9 +18,11 @@ rule prepare_data:
         raw_inputs,
     output:
         train="data/prepared/{dataset}/train.npz",
+        val="data/prepared/{dataset}/val.npz",
         test="data/prepared/{dataset}/test.npz",
     params:
         spec=lambda wildcards: as_json(config["datasets"][wildcards.dataset]),
+        images=image_fingerprint,
         raw_dir=lambda wildcards: f"data/raw/{wildcards.dataset}",
         out_dir=lambda wildcards: f"data/prepared/{wildcards.dataset}",
     log:

@@ -1,6 +1,7 @@
 rule evaluate:
     input:
         checkpoint="results/{dataset}/{model}/seed{seed}/{stage}/checkpoint.pt",
+        val="data/prepared/{dataset}/val.npz",
         test="data/prepared/{dataset}/test.npz",
     output:
         metrics="results/{dataset}/{model}/seed{seed}/{stage}/metrics.parquet",

@@ -4,12 +4,19 @@ Every allocation returns integer keep counts that sum exactly to the round's tar
 exceed a layer's current survivors (pruned weights do not return) and never push a layer
 below its floor ceil(min_density * n_l) (a layer already below it loses nothing).
 
-    uniform   each layer loses in proportion to its survivors k_l: from a dense start
-              every layer has the same density (layerwise magnitude pruning).
-    relative  WeightMom: removal in proportion to (d_l / D) * k_l, d_l = k_l / n_l the
-              layer's density and D the global density, so a layer that is already
-              sparser than the network loses less.
-    global    one ranking of the scores over all layers (global magnitude pruning).
+    uniform        each layer loses in proportion to its survivors k_l: from a dense start
+                   every layer has the same density (layerwise magnitude pruning).
+    levelling      WeightMom v1: removal in proportion to rho_l * k_l, rho_l = d_l / D the
+                   layer's density d_l = k_l / n_l over the global density D. Denser
+                   layers lose more, so densities are pulled level: from a dense start it
+                   is `uniform`.
+    score_budget   the round's keep budget in proportion to k_l * s_l * rho_l^(-alpha),
+                   s_l the mean statistic of the layer's survivors over the network's
+                   (sparse momentum's layer statistic, Dettmers & Zettlemoyer 2019):
+                   non-uniform from the first round.
+    global         one ranking of the scores over all layers (global magnitude pruning).
+    global_scaled  one ranking of score_i * rho_l^(-alpha) over all layers (Global Sparse
+                   Momentum SGD, Ding et al. 2019, selects globally); alpha = 0 is `global`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import torch
 
 from weightmom.errors import SpecError
 
-ALLOCATIONS = ("uniform", "relative", "global")
+ALLOCATIONS = ("uniform", "levelling", "score_budget", "global", "global_scaled")
 
 
 def floors(sizes: Sequence[int], kept: Sequence[int], min_density: float) -> list[int]:
@@ -67,14 +74,70 @@ def proportional_removal(budget: int, weights: Sequence[float], capacity: Sequen
     return removal
 
 
+def bounded_proportional(total: int, weights: Sequence[float], lower: Sequence[int], upper: Sequence[int]) -> list[int]:
+    """Integers x_l in [lower_l, upper_l] summing to `total`, as close as the bounds allow
+    to x_l = c * weights_l: c is found by bisection on sum(clip(c * w_l, lower_l, upper_l)),
+    which grows with c, then fractions are rounded by largest remainder (ties to the lower index)."""
+    if not sum(lower) <= total <= sum(upper):
+        raise SpecError(f"cannot keep {total} weights between the floors ({sum(lower)}) and the survivors ({sum(upper)})")
+
+    def filled(c: float) -> list[float]:
+        return [min(max(c * w, lo), hi) for w, lo, hi in zip(weights, lower, upper)]
+
+    low, high = 0.0, 1.0
+    while sum(filled(high)) < total and high < 1e300:
+        high *= 2.0
+    for _ in range(200):
+        middle = 0.5 * (low + high)
+        if sum(filled(middle)) < total:
+            low = middle
+        else:
+            high = middle
+    shares = filled(high)
+    counts = [min(max(int(math.floor(x)), lo), hi) for x, lo, hi in zip(shares, lower, upper)]
+    order = sorted(range(len(shares)), key=lambda i: (-(shares[i] - counts[i]), i))
+    excess = sum(counts) - total
+    for i in reversed(order) if excess > 0 else ():
+        while excess > 0 and counts[i] > lower[i]:
+            counts[i] -= 1
+            excess -= 1
+    deficit = total - sum(counts)
+    for i in order if deficit > 0 else ():
+        if deficit and counts[i] < upper[i]:
+            counts[i] += 1
+            deficit -= 1
+    return counts
+
+
+def relative_densities(sizes: Sequence[int], kept: Sequence[int]) -> list[float]:
+    """rho_l = d_l / D: each layer's density over the network's."""
+    global_density = sum(kept) / sum(sizes)
+    return [(k / n) / global_density for n, k in zip(sizes, kept)]
+
+
+def survivor_means(statistic: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> list[float]:
+    """s_l: mean of the statistic over layer l's survivors, over its mean over all survivors."""
+    network = torch.cat([t[m].flatten().double() for t, m in zip(statistic, masks)]).mean()
+    if not network > 0:
+        raise SpecError("the layer statistic is zero on every surviving weight; score_budget cannot tell layers apart")
+    return [float(t[m].double().mean() / network) if m.any() else 0.0 for t, m in zip(statistic, masks)]
+
+
 def allocate(
     allocation: str,
     scores: Sequence[torch.Tensor],
     masks: Sequence[torch.Tensor],
     keep_total: int,
     min_density: float,
+    *,
+    exponent: float = 0.0,
+    statistic: Sequence[torch.Tensor] | None = None,
 ) -> list[int]:
-    """Per-layer keep counts for this round (same order as `masks`)."""
+    """Per-layer keep counts for this round (same order as `masks`).
+
+    `exponent` is alpha of score_budget and global_scaled; `statistic` (per weight, default
+    the scores) gives score_budget's layer means.
+    """
     sizes = [m.numel() for m in masks]
     kept = [int(m.sum()) for m in masks]
     if keep_total > sum(kept):
@@ -89,11 +152,19 @@ def allocate(
     budget = sum(kept) - keep_total
     if allocation == "uniform":
         weights = [float(k) for k in kept]
-    elif allocation == "relative":
-        global_density = sum(kept) / sum(sizes)
-        weights = [(k / n) / global_density * k for n, k in zip(sizes, kept)]
+    elif allocation == "levelling":
+        weights = [rho * k for rho, k in zip(relative_densities(sizes, kept), kept)]
+    elif allocation == "score_budget":
+        means = survivor_means(statistic if statistic is not None else scores, masks)
+        rho = relative_densities(sizes, kept)
+        weights = [k * s * r ** (-exponent) if k else 0.0 for k, s, r in zip(kept, means, rho)]
+        return bounded_proportional(keep_total, weights, floor, kept)
     elif allocation == "global":
         return _global_keep(scores, masks, keep_total, floor)
+    elif allocation == "global_scaled":
+        rho = relative_densities(sizes, kept)
+        scaled = [score * r ** (-exponent) if r > 0 else score for score, r in zip(scores, rho)]
+        return _global_keep(scaled, masks, keep_total, floor)
     else:
         raise SpecError(f"unknown allocation {allocation!r}; known: {list(ALLOCATIONS)}")
     removal = proportional_removal(budget, weights, capacity)

@@ -27,6 +27,8 @@ class Pruner:
     schedule: str | None = None
     #: when `observe` runs during fine-tuning: "round" (before pruning), "epoch" or "step"
     granularity: str = "round"
+    #: alpha of the score_budget and global_scaled allocations
+    density_exponent: float = 0.0
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
@@ -43,6 +45,11 @@ class Pruner:
     def observe(self, params: Tensors, state: Mapping[str, torch.Tensor]) -> None:
         """Update the state from the current weights (called at `granularity`)."""
 
+    def layer_statistic(self, scores: Tensors, momentum: Tensors) -> dict[str, torch.Tensor] | None:
+        """Per-weight values whose survivor means weigh layers in score_budget (None: the
+        scores). `momentum` holds the SGD momentum buffers the previous training ended with."""
+        return None
+
     def snapshot_epochs(self) -> set[int]:
         """Epochs of dense training whose weights this method needs kept."""
         return set()
@@ -56,15 +63,26 @@ class Pruner:
 
     @torch.no_grad()
     def prune(
-        self, params: Tensors, masks: Tensors, state: Tensors, keep_total: int, generator: torch.Generator
+        self,
+        params: Tensors,
+        masks: Tensors,
+        state: Tensors,
+        keep_total: int,
+        generator: torch.Generator,
+        momentum: Tensors | None = None,
     ) -> dict[str, torch.Tensor]:
-        """New masks keeping `keep_total` weights; a pruned weight never comes back."""
+        """New masks keeping `keep_total` weights; a pruned weight never comes back.
+        `momentum`: the optimizer's momentum buffers from the previous training, if any."""
         names = list(masks)
         old = {n: masks[n].cpu() for n in names}
         cpu_params = {n: params[n].detach().float().cpu() for n in names}
         cpu_state = {n: s.detach().float().cpu() for n, s in state.items()}
         scores = self.scores(cpu_params, old, cpu_state, generator)
-        keep = allocate(self.allocation, [scores[n] for n in names], [old[n] for n in names], keep_total, self.min_density)
+        statistic = self.layer_statistic(scores, {n: b.detach().float().cpu() for n, b in (momentum or {}).items()})
+        keep = allocate(
+            self.allocation, [scores[n] for n in names], [old[n] for n in names], keep_total, self.min_density,
+            exponent=self.density_exponent, statistic=None if statistic is None else [statistic[n] for n in names],
+        )
         return {n: keep_top(scores[n], old[n], k).to(masks[n].device) for n, k in zip(names, keep)}
 
 

@@ -1,11 +1,16 @@
-"""WeightMom: a momentum of each weight's magnitude as its score, and a layer allocation
-from relative density (docs/method.md). Every part is an option, for the ablations."""
+"""WeightMom: a momentum of each weight's magnitude as its score, and a per-layer
+importance from relative sparsity that sets how the round's budget is split (docs/method.md).
+Every part is an option, for the readings and the ablations."""
 
 import torch
 
+from weightmom.errors import SpecError
 from weightmom.pruning import scores
 from weightmom.pruning.base import Pruner
 from weightmom.pruning.registry import register_pruner
+
+#: alpha's default per allocation that uses it (chosen on validation, docs/method.md)
+DEFAULT_EXPONENT = {"score_budget": 1.0, "global_scaled": 1.0}
 
 
 @register_pruner("weightmom")
@@ -16,6 +21,14 @@ class WeightMom(Pruner):
         self.granularity = self.options["granularity"]
         self.beta = float(self.options["beta"])
         self.uses_momentum = self.options["score"] == "momentum"
+        if "density_exponent" in self.options and self.allocation not in DEFAULT_EXPONENT:
+            raise SpecError(
+                f"option density_exponent is used by allocations {sorted(DEFAULT_EXPONENT)}, not {self.allocation!r}"
+            )
+        self.density_exponent = float(self.options.get("density_exponent", DEFAULT_EXPONENT.get(self.allocation, 0.0)))
+        self.statistic = self.options.get("statistic", "score")
+        if self.statistic != "score" and self.allocation != "score_budget":
+            raise SpecError(f"option statistic: {self.statistic!r} is used by allocation score_budget only, not {self.allocation!r}")
 
     def init_state(self, params):
         """Momentum scores start at |w| of the dense model."""
@@ -35,3 +48,16 @@ class WeightMom(Pruner):
 
     def scores(self, params, masks, state, generator):
         return dict(state) if self.uses_momentum else scores.magnitude(params)
+
+    def layer_statistic(self, scores, momentum):
+        """score: the scores themselves; optimizer_momentum: |SGD momentum buffer|, the
+        statistic sparse momentum redistributes by."""
+        if self.statistic == "score":
+            return None
+        missing = sorted(set(scores) - set(momentum))
+        if missing:
+            raise SpecError(
+                f"statistic optimizer_momentum needs the optimizer's momentum buffers, but the previous checkpoint "
+                f"has none for {missing[:3]}; train with momentum > 0"
+            )
+        return {name: momentum[name].abs() for name in scores}
