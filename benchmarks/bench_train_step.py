@@ -73,7 +73,7 @@ def main() -> int:
     device = resolve_device(args.device)
     data = synthetic_split(args.images, device)
     recipe = Recipe(epochs=1, batch_size=args.batch_size, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="constant")
-    # The plain loop has none of the GPU switches, so the trainer runs without them too.
+    # The plain loop has none of the speed switches, so the trainer runs without them too.
     plain_speed = Accelerator(channels_last=False, bf16_autocast=False, compile=False)
 
     def fresh_model() -> torch.nn.Module:

@@ -27,8 +27,26 @@ def _set(*path_and_value):
         (_set("sedes", [0]), "config key sedes: unknown key; allowed here: accelerator, datasets, device,"),
         (
             _set("methods", "weightmom", "betta", 0.3),
-            "config key methods.weightmom.betta: unknown key; allowed here: allocation, beta, granularity, "
-            "min_density, score (options of pruner 'weightmom')",
+            "config key methods.weightmom.betta: unknown key; allowed here: allocation, beta, density_exponent, "
+            "granularity, min_density, score, statistic (options of pruner 'weightmom')",
+        ),
+        (
+            _set("methods", "wm_levelling", {"pruner": "weightmom", "allocation": "levelling", "density_exponent": 1.0}),
+            "config key methods.wm_levelling.density_exponent: 1.0 is not allowed together with this entry's other "
+            "settings (options of pruner 'weightmom')",
+        ),
+        (
+            _set("methods", "weightmom", "allocation", "relative"),
+            "config key methods.weightmom.allocation: 'relative' is not one of ['score_budget', 'global_scaled', "
+            "'levelling', 'uniform', 'global'] (options of pruner 'weightmom')",
+        ),
+        (
+            _set("datasets", "digits", "val_fraction", 0.7),
+            "config key datasets.digits.val_fraction: 0.7 is greater than the maximum of 0.5",
+        ),
+        (
+            _set("datasets", "own", {"source": "imagefolder", "md5": "0" * 32}),
+            "config key datasets.own: needs exactly one of: root | archive and md5",
         ),
         (_set("training", "dense", "lr", "fast"), "config key training.dense.lr: 'fast' is not of type 'number'"),
         (_set("training", "dense", "epochs", 0), "config key training.dense.epochs: 0 is less than the minimum of 1"),

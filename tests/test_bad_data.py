@@ -142,3 +142,37 @@ def test_missing_or_corrupt_prepared_split_names_the_file(tmp_path, content, mes
     with pytest.raises(DataError) as error:
         load_split(path)
     assert str(error.value).startswith(message.format(path=path))
+
+
+def test_local_archive_with_a_wrong_md5_is_refused_and_kept(tmp_path):
+    root = image_folder(tmp_path / "images")
+    archive = tmp_path / "images.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname="images")
+    spec = {"source": "imagefolder", "archive": str(archive), "md5": "0" * 32, "split_seed": 0}
+    with pytest.raises(DataError) as error:
+        runs.prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
+    assert str(error.value).startswith(f"{archive}: checksum mismatch, expected MD5 {'0' * 32}, got ")
+    assert "put the new MD5 in the config" in str(error.value)
+    assert archive.exists(), "a user's own archive must never be deleted"
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_archive_without_train_and_test_folders_names_it(tmp_path):
+    from weightmom.download import md5sum
+
+    image_folder(tmp_path / "images")
+    archive = tmp_path / "flat.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(tmp_path / "images/train", arcname="a/b/train")
+    spec = {"source": "imagefolder", "archive": str(archive), "md5": md5sum(archive), "split_seed": 0}
+    with pytest.raises(DataError, match=r"flat.tar: holds no train/ and test/ folders at its top level or one folder down"):
+        runs.prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_too_few_images_for_a_validation_split_is_an_error(tmp_path):
+    root = image_folder(tmp_path / "images", per_class=1)
+    with pytest.raises(DataError, match=r"2 training images \(1 in the smallest class\) are too few to hold out a validation split"):
+        runs.prepare_data(_spec(root), tmp_path / "raw", tmp_path / "prepared")
+    assert not (tmp_path / "prepared").exists()

@@ -97,12 +97,12 @@ def test_round_must_follow_its_predecessor(dense_mlp, digits_dir, tmp_path):
 def test_digits_split_is_stratified_and_in_the_data_contract(digits_dir):
     import numpy as np
 
-    with np.load(digits_dir / "train.npz") as train, np.load(digits_dir / "test.npz") as test:
+    with np.load(digits_dir / "train.npz") as train, np.load(digits_dir / "val.npz") as val, np.load(digits_dir / "test.npz") as test:
         assert train["images"].dtype == np.uint8 and train["images"].shape[1:] == (1, 8, 8)
-        assert len(train["labels"]) + len(test["labels"]) == 1797
+        assert len(train["labels"]) + len(val["labels"]) + len(test["labels"]) == 1797
         assert len(test["labels"]) == 450
         test_counts = np.bincount(test["labels"], minlength=10)
-        all_counts = test_counts + np.bincount(train["labels"], minlength=10)
+        all_counts = test_counts + np.bincount(train["labels"], minlength=10) + np.bincount(val["labels"], minlength=10)
         assert np.abs(test_counts - 0.25 * all_counts).max() <= 1  # stratified
         assert train["images"].max() == 255
 

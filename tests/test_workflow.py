@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -52,6 +53,48 @@ def test_download_and_prepare_rules_fetch_over_http(tmp_path):
     assert (workdir / "logs/download/tiny/cifar-10-python.tar.gz.log").exists()
 
 
+def _tar(folder: Path, archive: Path) -> str:
+    import tarfile
+
+    from weightmom.download import md5sum
+
+    with tarfile.open(archive, "w") as tar:
+        tar.add(folder, arcname="images")
+    return md5sum(archive)
+
+
+def test_images_are_prepared_again_when_they_change(tmp_path):
+    from fake_images import image_folder
+
+    workdir = copy_project(tmp_path / "work")
+    folder = image_folder(tmp_path / "folder", per_class=4)
+    archive = tmp_path / "images.tar"
+    config = reduced_demo_config()
+    config["datasets"]["packed"] = {"source": "imagefolder", "archive": str(archive), "md5": _tar(folder, archive)}
+    config["datasets"]["loose"] = {"source": "imagefolder", "root": str(folder)}
+    targets = ["data/prepared/packed/val.npz", "data/prepared/loose/val.npz"]
+    first = run_snakemake(workdir, *targets, "--cores", "1", "--configfile", write_config(workdir, config))
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (workdir / "data/raw/packed/unpacked/images/train/cat").is_dir()
+    assert "Nothing to be done" in run_snakemake(workdir, *targets, "-n", "--configfile", "config/test.yaml").stdout
+
+    image_folder(tmp_path / "more", per_class=5)  # one more image per class, new content
+    for path in (tmp_path / "more").rglob("4.png"):
+        target = folder / path.relative_to(tmp_path / "more")
+        target.write_bytes(path.read_bytes())
+    loose_only = run_snakemake(workdir, *targets, "-n", "--configfile", "config/test.yaml")
+    assert "data/prepared/loose/train.npz" in loose_only.stdout
+    assert "data/prepared/packed/train.npz" not in loose_only.stdout
+
+    config["datasets"]["packed"]["md5"] = _tar(folder, archive)  # the archive replaced, its new MD5 given
+    again = run_snakemake(workdir, *targets, "--cores", "1", "--configfile", write_config(workdir, config))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "data/prepared/packed/train.npz" in again.stdout + again.stderr
+    for name in ("packed", "loose"):
+        sizes = [np.load(workdir / f"data/prepared/{name}/{split}.npz")["labels"].size for split in ("train", "val", "test")]
+        assert sizes == [8, 2, 10]
+
+
 def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
     workdir = copy_project(tmp_path)
     for args in (["--lint"], ["--lint", "--configfile", "config/demo.yaml"]):
@@ -92,6 +135,8 @@ def test_demo_workflow_end_to_end(tmp_path):
     final = metrics[metrics["round"] == rounds]
     assert final["compression_ratio"].round(2).eq(15.0).all()
     assert metrics[metrics["round"] == 0]["top1"].min() > 0.9
+    assert metrics[metrics["round"] == 0]["val_top1"].min() > 0.9
+    assert metrics["val_top1"].ne(metrics["top1"]).any()  # two splits, two measurements
     layers = pd.read_parquet(workdir / "results/layers.parquet")
     assert len(layers) == len(metrics) * 3  # the MLP has three linear layers
 

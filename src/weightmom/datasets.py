@@ -86,20 +86,25 @@ def prepare(spec: dict[str, Any], raw_dir: str | Path, out_dir: str | Path) -> N
 
 def carve_validation(train: Any, fraction: float, seed: int) -> tuple[Any, Any]:
     """Split (images, labels, classes) into a training part and a stratified validation
-    part of `fraction` of it; every class keeps at least one image on each side."""
+    part of `fraction` of it. Every class with two or more images has at least one on each
+    side; a class with a single image keeps it for training."""
     from sklearn.model_selection import train_test_split
 
     images, labels, classes = train
-    present = np.unique(labels)
-    size = min(max(round(fraction * len(labels)), len(present)), len(labels) - len(present))
-    counts = np.bincount(labels)[present]
-    if size < len(present) or counts.min() < 2:
+    counts = np.bincount(labels)
+    splittable = np.flatnonzero(np.isin(labels, np.flatnonzero(counts >= 2)))
+    strata = labels[splittable]
+    groups = len(np.unique(strata))
+    size = min(max(round(fraction * len(labels)), groups), len(splittable) - groups)
+    if groups == 0 or size < groups:
         raise DataError(
-            f"{len(labels)} training images ({counts.min()} in the smallest class) are too few to hold out "
-            f"a validation split of {fraction}; every class needs an image on each side"
+            f"{len(labels)} training images ({counts[counts > 0].min()} in the smallest class) are too few to hold "
+            f"out a validation split of {fraction}; a class needs two images to appear on both sides"
         )
-    kept, held_out = train_test_split(np.arange(len(labels)), test_size=size, stratify=labels, random_state=seed)
-    kept, held_out = np.sort(kept), np.sort(held_out)
+    held_out = train_test_split(splittable, test_size=size, stratify=strata, random_state=seed)[1]
+    is_held_out = np.zeros(len(labels), dtype=bool)
+    is_held_out[held_out] = True
+    kept, held_out = np.flatnonzero(~is_held_out), np.flatnonzero(is_held_out)
     return (images[kept], labels[kept], classes), (images[held_out], labels[held_out], classes)
 
 

@@ -29,7 +29,14 @@ def explain(error, prefix=()):
         if known and unknown:
             keys = ", ".join(key_name([*path, key]) for key in unknown)
             return f"config key {keys}: unknown key; allowed here: {', '.join(known)}"
-    return f"config key {key_name(path) or '(top level)'}: {error.message}"
+    where = key_name(path) or "(top level)"
+    alternatives = error.schema.get("oneOf", []) if error.validator == "oneOf" else []
+    if alternatives and all(set(a) == {"required"} for a in alternatives):
+        choices = " | ".join(" and ".join(a["required"]) for a in alternatives)
+        return f"config key {where}: needs exactly one of: {choices}"
+    if error.validator == "not" and error.validator_value == {}:  # ruled out by another key of the entry
+        return f"config key {where}: {error.instance!r} is not allowed together with this entry's other settings"
+    return f"config key {where}: {error.message}"
 
 
 def validation_error(error):

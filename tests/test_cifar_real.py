@@ -1,0 +1,38 @@
+"""config/cifar10-cpu.yaml on the real CIFAR-10 images, through the workflow, at a size a
+test can afford: the archive is read through the imagefolder source's `archive` key.
+Skips, with the reason, where ../shared/data/cifar10-jpeg.tar.gz is absent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, copy_project, run_snakemake, write_config
+
+ARCHIVE = REPO.parent / "shared/data/cifar10-jpeg.tar.gz"
+
+
+@pytest.mark.skipif(not ARCHIVE.exists(), reason=f"{ARCHIVE} is not here (see the shared data README)")
+def test_cifar10_cpu_config_runs_on_the_real_archive(tmp_path):
+    workdir = copy_project(tmp_path)
+    config = yaml.safe_load((REPO / "config/cifar10-cpu.yaml").read_text())
+    dataset = config["datasets"]["cifar10_jpeg"]
+    dataset.update(archive=str(ARCHIVE), subset={"train": 600, "test": 200})
+    for recipe in config["training"].values():
+        recipe["epochs"] = 1
+    config["pruning"]["rounds"] = 1
+    config["methods"] = {name: config["methods"][name] for name in ("wm_score_budget", "wm_global_scaled", "magnitude")}
+    for table in config["tables"].values():
+        table["methods"] = list(config["methods"])
+    run = run_snakemake(workdir, "--cores", "2", "--configfile", write_config(workdir, config))
+    assert run.returncode == 0, run.stderr[-3000:]
+    metrics = pd.read_parquet(workdir / "results/metrics.parquet")
+    assert len(metrics) == 1 + 3
+    assert metrics["val_top1"].between(0, 1).all() and metrics["top1"].between(0, 1).all()
+    labels = [np.load(workdir / f"data/prepared/cifar10_jpeg/{split}.npz")["labels"] for split in ("train", "val", "test")]
+    assert [len(split) for split in labels] == [540, 60, 200]
+    assert all(len(np.unique(split)) == 10 for split in labels)
+    table = (workdir / "results/tables/cifar10_jpeg_ablation.md").read_text()
+    assert "Val top-1 at 15x (%)" in table and "global_scaled" in table
