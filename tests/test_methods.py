@@ -99,7 +99,9 @@ def test_defaults_are_filled_and_bad_options_named():
     assert build_pruner("weightmom", {}).options == {
         "score": "momentum", "allocation": "score_budget", "beta": 0.5, "granularity": "round", "min_density": 0.02,
     }
-    assert build_pruner("weightmom", {}).density_exponent == 1.0
+    default = build_pruner("weightmom", {})
+    assert (default.density_exponent, default.statistic) == (1.0, "optimizer_momentum")
+    assert build_pruner("weightmom", {"allocation": "global_scaled"}).statistic == "score"
     with pytest.raises(SpecError, match="'rewind_epochs' was unexpected"):
         build_pruner("lottery", {"rewind_epochs": 3})
     with pytest.raises(SpecError, match="option beta"):

@@ -252,8 +252,8 @@ def test_geometric_schedule_keeps_the_same_fraction_each_round():
         ("nosuch", {}, "unknown pruner 'nosuch'"),
         ("weightmom", {**WEIGHTMOM_OPTIONS, "beta": 1.5}, "beta"),
         ("weightmom", {"allocation": "relative"}, "relative"),
-        ("weightmom", {"allocation": "uniform", "density_exponent": 1.0}, "density_exponent is used by allocations"),
-        ("weightmom", {"allocation": "global", "statistic": "optimizer_momentum"}, "score_budget only"),
+        ("weightmom", {"allocation": "uniform", "density_exponent": 1.0}, "option density_exponent: 1.0 is not allowed together"),
+        ("weightmom", {"allocation": "global_scaled", "statistic": "optimizer_momentum"}, "option statistic: 'optimizer_momentum' is not allowed"),
     ],
 )
 def test_bad_pruner_settings_name_the_culprit(name, options, message):

@@ -51,7 +51,10 @@ def with_defaults(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(dict(options)))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path)
-        raise SpecError(f"pruner {name!r} option{' ' + where if where else 's'}: {error.message}")
+        message = error.message
+        if error.validator == "not" and error.validator_value == {}:  # ruled out by another option
+            message = f"{error.instance!r} is not allowed together with the other options given"
+        raise SpecError(f"pruner {name!r} option{' ' + where if where else 's'}: {message}")
     filled = dict(options)
     for key, spec in schema.get("properties", {}).items():
         if "default" in spec:
