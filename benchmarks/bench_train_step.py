@@ -1,15 +1,16 @@
 """Training throughput of the project's trainer against a minimal plain-PyTorch loop.
 
 Same model, same data (CIFAR-shaped uint8 images held in memory), same batch size and
-optimizer, no augmentation in either. Three measurements, interleaved so that machine
+optimizer, no augmentation in either. Four measurements, interleaved so that machine
 noise hits all of them alike; each is the median images/s over `--repeats` runs:
 
-    plain     a minimal loop: index, normalise, forward, backward, SGD step
-    trainer   weightmom.training.train, dense
-    masked    weightmom.training.train with masks at 15x compression enforced every step
+    plain          a minimal loop: index, normalise, forward, backward, SGD step
+    trainer        weightmom.training.train, dense, contiguous layout like the plain loop
+    masked         the trainer with masks at 15x compression enforced every step
+    channels_last  the trainer in the channels-last layout (the config's default, on any device)
 
 Goals: trainer >= 90% of plain, masked >= 97% of trainer (unmasked). Exit status 1 when a
-goal is missed.
+goal is missed. channels_last / trainer is reported, with no goal.
 
     python benchmarks/bench_train_step.py                       # ResNet-20, CPU, 2 threads
     python benchmarks/bench_train_step.py --model vgg16_bn --device cuda
@@ -91,6 +92,10 @@ def main() -> int:
         "plain": lambda model: plain_loop(model, data, recipe, 0),
         "trainer": lambda model: train(model, data, recipe, seed=0, accelerator=plain_speed, description="trainer"),
         "masked": masked_run,
+        "channels_last": lambda model: train(
+            model, data, recipe, seed=0, accelerator=Accelerator(channels_last=True, bf16_autocast=False, compile=False),
+            description="channels_last",
+        ),
     }
     timings: dict[str, list[float]] = {name: [] for name in runs}
     for name, run in runs.items():  # warm-up: allocator, kernels, thread pools
@@ -110,10 +115,11 @@ def main() -> int:
     print(f"model {args.model}, device {device}, threads {args.threads}, batch {args.batch_size}, "
           f"{args.images} images x {args.repeats} repeats (median images/s)")
     for name, value in speed.items():
-        print(f"  {name:8s} {value:9.1f} images/s   (runs: {', '.join(f'{v:.0f}' for v in timings[name])})")
+        print(f"  {name:13s} {value:9.1f} images/s   (runs: {', '.join(f'{v:.0f}' for v in timings[name])})")
     ok_trainer, ok_masked = trainer_ratio >= 0.90, masked_ratio >= 0.97
     print(f"trainer / plain   = {trainer_ratio:.3f}  (goal >= 0.90: {'met' if ok_trainer else 'NOT met'})")
     print(f"masked / unmasked = {masked_ratio:.3f}  (goal >= 0.97: {'met' if ok_masked else 'NOT met'})")
+    print(f"channels_last / trainer = {speed['channels_last'] / speed['trainer']:.3f}  (the config's default layout)")
     return 0 if ok_trainer and ok_masked else 1
 
 
