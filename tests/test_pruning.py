@@ -1,6 +1,7 @@
 """Pruning methods against independent references and their invariants."""
 
 import math
+import random
 
 import pytest
 import torch
@@ -197,6 +198,19 @@ def test_bounded_proportional_is_exact_within_bounds():
     counts = bounded_proportional(100, [5.0, 1.0, 1.0, 0.0], lower=[0, 10, 3, 4], upper=[50, 60, 60, 4])
     assert sum(counts) == 100 and counts[0] == 50 and counts[3] == 4
     assert all(lo <= c <= hi for c, lo, hi in zip(counts, [0, 10, 3, 4], [50, 60, 60, 4]))
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_bounded_proportional_sums_exactly_for_any_feasible_total(seed):
+    rng = random.Random(seed)
+    size = rng.randint(1, 8)
+    lower = [rng.randint(0, 50) for _ in range(size)]
+    upper = [lo + rng.randint(0, 500) for lo in lower]
+    weights = [rng.choice([0.0, rng.random() * 10]) for _ in range(size)]  # some layers weigh nothing
+    total = rng.randint(sum(lower), sum(upper))
+    counts = bounded_proportional(total, weights, lower, upper)
+    assert sum(counts) == total
+    assert all(lo <= c <= hi for c, lo, hi in zip(counts, lower, upper))
 
 
 def test_optimizer_momentum_statistic_needs_the_buffers():

@@ -94,18 +94,17 @@ def bounded_proportional(total: int, weights: Sequence[float], lower: Sequence[i
         else:
             high = middle
     shares = filled(high)
-    counts = [min(max(int(math.floor(x)), lo), hi) for x, lo, hi in zip(shares, lower, upper)]
-    order = sorted(range(len(shares)), key=lambda i: (-(shares[i] - counts[i]), i))
-    excess = sum(counts) - total
-    for i in reversed(order) if excess > 0 else ():
-        while excess > 0 and counts[i] > lower[i]:
-            counts[i] -= 1
-            excess -= 1
+    counts = [int(math.floor(x)) for x in shares]
     deficit = total - sum(counts)
-    for i in order if deficit > 0 else ():
+    order = sorted(range(len(shares)), key=lambda i: (-(shares[i] - counts[i]), i))
+    for i in order:  # largest remainder
         if deficit and counts[i] < upper[i]:
             counts[i] += 1
             deficit -= 1
+    for i in order:  # when the weighted layers are full, zero-weight ones hold the rest
+        take = min(deficit, upper[i] - counts[i])
+        counts[i] += take
+        deficit -= take
     return counts
 
 
