@@ -83,12 +83,18 @@ def _copy(url: str, target: Path, label: str, timeout: float) -> None:
         raise OSError(f"transfer broken: received {received} of {expected} bytes")
 
 
-def check_md5(path: Path, md5: str) -> None:
-    """Stop on a user's own file (never deleted) whose checksum is not the configured one."""
+def _wrong_checksum(path: Path, md5: str) -> str | None:
+    """The archive's actual MD5 when it is not `md5` (None when it matches)."""
     if not path.is_file():
         raise DataError(f"{path}: archive not found")
     actual = md5sum(path)
-    if actual != md5:
+    return None if actual == md5 else actual
+
+
+def check_md5(path: Path, md5: str) -> None:
+    """Stop on a user's own file (never deleted) whose checksum is not the configured one."""
+    actual = _wrong_checksum(path, md5)
+    if actual is not None:
         raise DataError(
             f"{path}: checksum mismatch, expected MD5 {md5}, got {actual}; if the images changed on purpose, "
             "put the new MD5 in the config"
@@ -96,11 +102,9 @@ def check_md5(path: Path, md5: str) -> None:
 
 
 def verify(path: Path, md5: str) -> None:
-    """Stop on a file whose checksum is wrong, deleting it so that no later run trusts it."""
-    if not path.exists():
-        raise DataError(f"{path}: archive not found")
-    actual = md5sum(path)
-    if actual != md5:
+    """Stop on a downloaded file whose checksum is wrong, deleting it so that no later run trusts it."""
+    actual = _wrong_checksum(path, md5)
+    if actual is not None:
         path.unlink()
         raise DataError(f"{path}: checksum mismatch, expected MD5 {md5}, got {actual}; the file was deleted")
 

@@ -1,9 +1,9 @@
 """Paper tables: rows model x method, accuracy and cost at the target compression.
 
 Top-1 is on the test split (what the paper reports); the validation top-1 beside it is
-what choices are made on. Top-1 values are percentages; mean and sample standard deviation are over seeds. The
-best method per model (highest pruned top-1) is bold. Written as .md, .tex (booktabs),
-.csv and .parquet; the last two are numeric.
+what choices are made on. Top-1 values are percentages; mean and sample standard
+deviation are over seeds. The best method per model (highest pruned test top-1) is bold.
+Written as .md, .tex (booktabs), .csv and .parquet; the last two are numeric.
 """
 
 from __future__ import annotations
