@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator  # noqa: E402
 
 from weightmom.atomic import atomic_path  # noqa: E402
 
@@ -56,6 +56,14 @@ def accuracy_vs_compression(frame: pd.DataFrame, methods: Sequence[str], title: 
     plt.close(figure)
 
 
+class _PercentLogMinor(LogFormatterSciNotation):
+    """Matplotlib's choice of which minor log ticks to label (only on a short axis),
+    written as percentages like the major ticks instead of as 6 x 10^0."""
+
+    def __call__(self, value: float, pos: int | None = None) -> str:
+        return f"{value:g}%" if super().__call__(value, pos) else ""
+
+
 def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path: str | Path) -> None:
     """Density of every prunable layer after the final round, one line per method (mean
     over seeds), layers in network order: a collapsing layer shows as a drop to the floor."""
@@ -71,6 +79,7 @@ def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path
         axes.plot(range(len(order)), density.to_numpy(), marker=marker, linestyle=dash, markersize=5, label=method)
     axes.set_yscale("log")
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
+    axes.yaxis.set_minor_formatter(_PercentLogMinor(labelOnlyBase=False))
     axes.set_xticks(range(len(order)))
     axes.set_xticklabels([name.removesuffix(".weight") for name in order], rotation=60, ha="right", fontsize=7)
     axes.set_xlabel("prunable layer (network order)")
