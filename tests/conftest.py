@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,8 @@ import pytest
 import torch
 import yaml
 
-from weightmom import runs
+from weightmom.steps.data import prepare_data
+from weightmom.steps.train import train_dense
 from weightmom.datasets import load_split
 
 from fake_cifar import make_archive
@@ -24,7 +26,7 @@ FAST_RECIPE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weig
 @pytest.fixture(scope="session")
 def digits_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits")
-    runs.prepare_data(DIGITS_SPEC, out / "raw", out)
+    prepare_data(DIGITS_SPEC, out / "raw", out)
     return out
 
 
@@ -38,7 +40,7 @@ def dense_mlp(digits_dir, tmp_path_factory):
     """A dense MLP checkpoint trained for two epochs on digits."""
     path = tmp_path_factory.mktemp("dense") / "checkpoint.pt"
     torch.set_num_threads(1)
-    runs.train_dense(
+    train_dense(
         data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe=FAST_RECIPE, device="cpu", out=path
     )
     return path
@@ -65,9 +67,11 @@ def copy_project(target: Path, items: tuple[str, ...] = WORKFLOW_FILES) -> Path:
     return target
 
 
-def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Snakemake in `workdir`; `env` adds to (or replaces) environment variables."""
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900,
+        env={**os.environ, **(env or {})},
     )
 
 

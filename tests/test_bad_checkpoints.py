@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weightmom import runs
+from weightmom.steps.data import prepare_data
+from weightmom.steps.evaluate import evaluate_checkpoint
 from weightmom.checkpoint import load_checkpoint, save_checkpoint
 from weightmom.cli import main
 from weightmom.errors import CheckpointError
@@ -122,7 +123,7 @@ def test_evaluation_refuses_a_checkpoint_of_another_dataset_and_writes_nothing(d
 
 def test_evaluation_refuses_a_checkpoint_built_for_other_inputs(dense_mlp, tmp_path):
     other = tmp_path / "data"
-    runs.prepare_data({"source": "digits", "test_fraction": 0.25, "split_seed": 0}, tmp_path / "raw", other)
+    prepare_data({"source": "digits", "test_fraction": 0.25, "split_seed": 0}, tmp_path / "raw", other)
     import numpy as np
 
     with np.load(other / "test.npz") as arrays:
@@ -130,7 +131,7 @@ def test_evaluation_refuses_a_checkpoint_built_for_other_inputs(dense_mlp, tmp_p
     content["images"] = np.zeros((len(content["labels"]), 3, 8, 8), np.uint8)
     np.savez(other / "test.npz", **content)
     with pytest.raises(CheckpointError) as error:
-        runs.evaluate_checkpoint(
+        evaluate_checkpoint(
             checkpoint_path=dense_mlp, data_dir=other, device="cpu",
             metrics_out=tmp_path / "m.parquet", layers_out=tmp_path / "l.parquet",
         )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weightmom import runs
+from weightmom.steps.data import download_data, prepare_data
 from weightmom.datasets import load_split
 from weightmom.errors import DataError
 
@@ -37,7 +37,7 @@ def test_wrong_checksum_names_file_and_both_sums_and_deletes_the_download(cifar_
     served, info = cifar_archive
     raw, wrong = tmp_path / "raw", "0" * 32
     with serve(served) as (base, _), pytest.raises(DataError) as error:
-        runs.download_data(cifar_spec(f"{base}/{NAME}", wrong), raw)
+        download_data(cifar_spec(f"{base}/{NAME}", wrong), raw)
     assert str(error.value) == (
         f"{raw / NAME} from {base}/{NAME}: checksum mismatch, expected MD5 {wrong}, got {info['md5']}; the file was deleted"
     )
@@ -48,7 +48,7 @@ def test_truncated_transfer_is_retried_then_fails_leaving_nothing(cifar_archive,
     served, info = cifar_archive
     raw = tmp_path / "raw"
     with serve(served, truncate=True) as (base, server), pytest.raises(DataError) as error:
-        runs.download_data(cifar_spec(f"{base}/{NAME}", info["md5"]), raw)
+        download_data(cifar_spec(f"{base}/{NAME}", info["md5"]), raw)
     assert str(error.value).startswith(f"{base}/{NAME}: download of {NAME} failed after 3 attempts")
     assert server.requests == 3
     assert _files(raw) == []
@@ -60,7 +60,7 @@ def test_unreachable_url_names_it(tmp_path):
         port = probe.getsockname()[1]
     raw, url = tmp_path / "raw", f"http://127.0.0.1:{port}/{NAME}"
     with pytest.raises(DataError) as error:
-        runs.download_data(cifar_spec(url, "0" * 32, retries=2), raw)
+        download_data(cifar_spec(url, "0" * 32, retries=2), raw)
     assert str(error.value).startswith(f"{url}: download of {NAME} failed after 2 attempts")
     assert _files(raw) == []
 
@@ -69,7 +69,7 @@ def test_placed_archive_with_a_wrong_checksum_is_refused_and_deleted(cifar_archi
     served, info = cifar_archive
     raw = _placed(tmp_path, (served / NAME).read_bytes()[:-10])
     with pytest.raises(DataError) as error:
-        runs.prepare_data(cifar_spec(NOWHERE, info["md5"]), raw, tmp_path / "prepared")
+        prepare_data(cifar_spec(NOWHERE, info["md5"]), raw, tmp_path / "prepared")
     assert str(error.value).startswith(f"{raw / NAME}: checksum mismatch, expected MD5 {info['md5']}, got ")
     assert _files(raw) == [] and not (tmp_path / "prepared").exists()
 
@@ -79,7 +79,7 @@ def test_truncated_archive_whose_checksum_was_taken_from_it_cannot_be_unpacked(c
     half = (served / NAME).read_bytes()[:3000]
     raw = _placed(tmp_path, half)
     with pytest.raises(DataError) as error:
-        runs.prepare_data(cifar_spec(NOWHERE, hashlib.md5(half).hexdigest()), raw, tmp_path / "prepared")
+        prepare_data(cifar_spec(NOWHERE, hashlib.md5(half).hexdigest()), raw, tmp_path / "prepared")
     assert str(error.value).startswith(f"{raw / NAME}: cannot be unpacked (")
     assert not (tmp_path / "prepared").exists()
 
@@ -92,7 +92,7 @@ def test_archive_of_something_else_names_the_missing_member(tmp_path):
         tar.addfile(member, io.BytesIO(b"hello"))
     raw = _placed(tmp_path, buffer.getvalue())
     with pytest.raises(DataError) as error:
-        runs.prepare_data(cifar_spec(NOWHERE, hashlib.md5(buffer.getvalue()).hexdigest()), raw, tmp_path / "prepared")
+        prepare_data(cifar_spec(NOWHERE, hashlib.md5(buffer.getvalue()).hexdigest()), raw, tmp_path / "prepared")
     assert str(error.value) == (
         f"{raw}/unpacked/cifar-10-batches-py/batches.meta: missing from the archive; "
         "is it the cifar-10-batches-py python version?"
@@ -129,7 +129,7 @@ def test_bad_image_folders_name_the_culprit(tmp_path, layout, message):
             path.rmdir() if path.is_dir() else path.unlink()
         (root / "test").rmdir()
     with pytest.raises(DataError) as error:
-        runs.prepare_data(_spec(root), tmp_path / "raw", tmp_path / "prepared")
+        prepare_data(_spec(root), tmp_path / "raw", tmp_path / "prepared")
     assert str(error.value).startswith(message.format(root=root))
     assert not (tmp_path / "prepared").exists()
 
@@ -151,7 +151,7 @@ def test_local_archive_with_a_wrong_md5_is_refused_and_kept(tmp_path):
         tar.add(root, arcname="images")
     spec = {"source": "imagefolder", "archive": str(archive), "md5": "0" * 32, "split_seed": 0}
     with pytest.raises(DataError) as error:
-        runs.prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
+        prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
     assert str(error.value).startswith(f"{archive}: checksum mismatch, expected MD5 {'0' * 32}, got ")
     assert "put the new MD5 in the config" in str(error.value)
     assert archive.exists(), "a user's own archive must never be deleted"
@@ -167,12 +167,12 @@ def test_archive_without_train_and_test_folders_names_it(tmp_path):
         tar.add(tmp_path / "images/train", arcname="a/b/train")
     spec = {"source": "imagefolder", "archive": str(archive), "md5": md5sum(archive), "split_seed": 0}
     with pytest.raises(DataError, match=r"flat.tar: holds no train/ and test/ folders at its top level or one folder down"):
-        runs.prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
+        prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
     assert not (tmp_path / "prepared").exists()
 
 
 def test_too_few_images_for_a_validation_split_is_an_error(tmp_path):
     root = image_folder(tmp_path / "images", per_class=1)
     with pytest.raises(DataError, match=r"2 training images \(1 in the smallest class\) are too few to hold out a validation split"):
-        runs.prepare_data(_spec(root), tmp_path / "raw", tmp_path / "prepared")
+        prepare_data(_spec(root), tmp_path / "raw", tmp_path / "prepared")
     assert not (tmp_path / "prepared").exists()

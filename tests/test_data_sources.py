@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weightmom import runs
+from weightmom.steps.data import download_data, prepare_data
 from weightmom.datasets import load_split
 
 from fake_cifar import cifar_spec, make_archive, serve
@@ -24,9 +24,9 @@ def test_download_check_and_prepare_over_http(tmp_path, source):
     raw, prepared = tmp_path / "raw", tmp_path / "prepared"
     with serve(served) as (base, _):
         spec = cifar_spec(f"{base}/{name}", info["md5"], source)
-        runs.download_data(spec, raw)
+        download_data(spec, raw)
     assert (raw / name).read_bytes() == (served / name).read_bytes()
-    runs.prepare_data(spec, raw, prepared)
+    prepare_data(spec, raw, prepared)
     test = load_split(prepared / "test.npz")
     assert np.array_equal(test.images.numpy(), info["arrays"]["test"][0])
     assert np.array_equal(test.labels.numpy(), info["arrays"]["test"][1])
@@ -46,9 +46,9 @@ def _rows(images):
 
 def test_validation_split_is_stratified_seeded_and_held_out(tmp_path):
     spec = {"source": "digits", "test_fraction": 0.25, "split_seed": 0, "val_fraction": 0.2}
-    runs.prepare_data(spec, tmp_path / "raw", tmp_path / "a")
-    runs.prepare_data(spec, tmp_path / "raw", tmp_path / "b")
-    runs.prepare_data({**spec, "split_seed": 1}, tmp_path / "raw", tmp_path / "c")
+    prepare_data(spec, tmp_path / "raw", tmp_path / "a")
+    prepare_data(spec, tmp_path / "raw", tmp_path / "b")
+    prepare_data({**spec, "split_seed": 1}, tmp_path / "raw", tmp_path / "c")
     train, val = load_split(tmp_path / "a/train.npz"), load_split(tmp_path / "a/val.npz")
     assert val.images.shape[0] == round(0.2 * (train.images.shape[0] + val.images.shape[0]))
     shares = np.bincount(val.labels.numpy()) / np.bincount(train.labels.numpy())
@@ -87,13 +87,13 @@ def _imagefolder_archive(tmp_path, per_class=3):
 def test_imagefolder_archive_from_a_path_and_over_http(tmp_path):
     root, archive, md5 = _imagefolder_archive(tmp_path)
     by_path = {"source": "imagefolder", "archive": str(archive), "md5": md5, "split_seed": 0}
-    runs.prepare_data(by_path, tmp_path / "raw-path", tmp_path / "by-path")
+    prepare_data(by_path, tmp_path / "raw-path", tmp_path / "by-path")
     by_folder = {"source": "imagefolder", "root": str(root), "split_seed": 0}
-    runs.prepare_data(by_folder, tmp_path / "raw-folder", tmp_path / "by-folder")
+    prepare_data(by_folder, tmp_path / "raw-folder", tmp_path / "by-folder")
     with serve(archive.parent) as (base, _):
         by_http = {**by_path, "archive": f"{base}/{archive.name}", "retries": 1, "timeout": 10}
-        runs.download_data(by_http, tmp_path / "raw-http")
-    runs.prepare_data(by_http, tmp_path / "raw-http", tmp_path / "by-http")
+        download_data(by_http, tmp_path / "raw-http")
+    prepare_data(by_http, tmp_path / "raw-http", tmp_path / "by-http")
     for split in ("train", "val", "test"):
         expected = load_split(tmp_path / "by-folder" / f"{split}.npz").images.numpy()
         for way in ("by-path", "by-http"):
@@ -104,14 +104,14 @@ def test_imagefolder_archive_from_a_path_and_over_http(tmp_path):
 def test_file_url_and_a_placed_archive_are_accepted(cifar_archive, tmp_path):
     served, info = cifar_archive
     raw = tmp_path / "raw"
-    runs.download_data(cifar_spec((served / NAME).as_uri(), info["md5"]), raw)
+    download_data(cifar_spec((served / NAME).as_uri(), info["md5"]), raw)
     assert (raw / NAME).exists()
     placed = tmp_path / "placed"
     placed.mkdir()
     (placed / NAME).write_bytes((served / NAME).read_bytes())
     unreachable = "http://127.0.0.1:9/" + NAME  # never contacted: the placed copy matches
-    runs.download_data(cifar_spec(unreachable, info["md5"]), placed)
-    runs.prepare_data(cifar_spec(unreachable, info["md5"]), placed, tmp_path / "prepared")
+    download_data(cifar_spec(unreachable, info["md5"]), placed)
+    prepare_data(cifar_spec(unreachable, info["md5"]), placed, tmp_path / "prepared")
     assert (tmp_path / "prepared/train.npz").exists()
 
 
@@ -119,14 +119,14 @@ def test_broken_transfer_is_retried(cifar_archive, tmp_path):
     served, info = cifar_archive
     raw = tmp_path / "raw"
     with serve(served, fail_first=2) as (base, server):
-        runs.download_data(cifar_spec(f"{base}/{NAME}", info["md5"]), raw)
+        download_data(cifar_spec(f"{base}/{NAME}", info["md5"]), raw)
     assert server.requests == 3
     assert (raw / NAME).read_bytes() == (served / NAME).read_bytes()
 
 
 def test_imagefolder_is_prepared_with_its_classes(tmp_path):
     root = image_folder(tmp_path / "images")
-    runs.prepare_data({"source": "imagefolder", "root": str(root), "split_seed": 0}, tmp_path / "raw", tmp_path / "prepared")
+    prepare_data({"source": "imagefolder", "root": str(root), "split_seed": 0}, tmp_path / "raw", tmp_path / "prepared")
     train, val = load_split(tmp_path / "prepared/train.npz"), load_split(tmp_path / "prepared/val.npz")
     assert train.images.shape == (4, 3, 32, 32) and list(train.classes) == ["cat", "dog"]
     assert val.images.shape == (2, 3, 32, 32) and sorted(val.labels.tolist()) == [0, 1]
@@ -137,7 +137,7 @@ def test_imagefolder_is_prepared_with_its_classes(tmp_path):
 def test_resize_and_subset(tmp_path):
     root = image_folder(tmp_path / "images", per_class=10, size=(40, 40))
     spec = {"source": "imagefolder", "root": str(root), "resize": 32, "subset": {"train": 8}, "split_seed": 0}
-    runs.prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
+    prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
     train = load_split(tmp_path / "prepared/train.npz")
     assert train.images.shape == (6, 3, 32, 32)
     assert sorted(np.bincount(train.labels.numpy()).tolist()) == [3, 3]

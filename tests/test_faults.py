@@ -30,7 +30,7 @@ from weightmom.checkpoint import load_checkpoint
 from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 FAULTS_DIR = REPO / "tests/faults"
-DENSE = "results/digits/cnn/seed0/dense"
+DENSE = "results/demo/runs/digits/cnn/seed0/dense"
 
 
 def _config() -> dict:
@@ -52,7 +52,7 @@ def _command(config_path: str, *targets: str) -> list[str]:
 
 
 def _final_metrics(workdir: Path) -> pd.DataFrame:
-    return pd.read_parquet(workdir / "results/metrics.parquet").drop(columns=["train_seconds"])
+    return pd.read_parquet(workdir / "results/demo/metrics.parquet").drop(columns=["train_seconds"])
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def reference(tmp_path_factory):
 
 def _assert_same_results(workdir: Path, reference: Path) -> None:
     pd.testing.assert_frame_equal(_final_metrics(workdir), _final_metrics(reference))
-    assert (workdir / "results/tables/digits.md").read_text() == (reference / "results/tables/digits.md").read_text()
+    assert (workdir / "results/demo/tables/digits.md").read_text() == (reference / "results/demo/tables/digits.md").read_text()
     assert not _temporaries(workdir)
 
 
@@ -90,8 +90,8 @@ KILLS = [
     (f"{DENSE}/checkpoint.pt", "before-rename", "snakemake"),
     ("weightmom/round1/checkpoint.pt", "mid-write", "job"),
     ("magnitude/round1/metrics.parquet", "after-rename", "snakemake"),
-    ("results/metrics.parquet", "mid-write", "snakemake"),
-    ("results/tables/digits.csv", "before-rename", "job"),
+    ("results/demo/metrics.parquet", "mid-write", "snakemake"),
+    ("results/demo/tables/digits.csv", "before-rename", "job"),
 ]
 
 
@@ -146,7 +146,7 @@ def test_training_job_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, ref
 
     rerun = run_snakemake(workdir, target, "--cores", "1", "--configfile", config_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    log = (workdir / "logs/digits/cnn/seed0/dense/train.log").read_text()
+    log = (workdir / "logs/demo/digits/cnn/seed0/dense/train.log").read_text()
     first_progress = re.search(r"(\d+)/10 \[", log)
     assert first_progress and int(first_progress.group(1)) >= 3  # the rerun started from the resume file
     first, second = load_checkpoint(reference / target), load_checkpoint(workdir / target)

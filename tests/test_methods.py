@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from weightmom.steps.prune import prune_round
+from weightmom.steps.train import train_dense
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import full_masks
 from weightmom.pruning import Pruner, build_pruner, keep_counts, options_schema, pruner_names, register_pruner
@@ -116,7 +118,6 @@ class _Largest(Pruner):
 
 
 def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digits_dir, tmp_path):
-    from weightmom import runs
     from weightmom.checkpoint import load_checkpoint
 
     register_pruner("toy_largest", schema={"type": "object", "additionalProperties": False, "properties": {}})(_Largest)
@@ -124,7 +125,7 @@ def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digit
     assert build_pruner("toy_largest", {}).prune(params, full_masks(params), {}, 2, torch.Generator())["a"].tolist() == [
         False, True, True, False,
     ]
-    runs.prune_round(
+    prune_round(
         checkpoint_path=dense_mlp, data_dir=digits_dir, method="toy", pruner_name="toy_largest", pruner_options={},
         pruning={"target_compression": 4, "rounds": 1, "schedule": "geometric"}, round_index=1,
         recipe={**FAST_RECIPE, "epochs": 1}, device="cpu", out=tmp_path / "toy.pt",
@@ -139,16 +140,15 @@ def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digit
 
 
 def test_lottery_round_through_the_pipeline_rewinds_to_the_dense_snapshot(digits_dir, tmp_path):
-    from weightmom import runs
     from weightmom.checkpoint import load_checkpoint
 
     dense = tmp_path / "dense.pt"
-    runs.train_dense(
+    train_dense(
         data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe={**FAST_RECIPE, "epochs": 3},
         snapshot_epochs=[1], device="cpu", out=dense,
     )
     assert set(load_checkpoint(dense).snapshots) == {1}
-    runs.prune_round(
+    prune_round(
         checkpoint_path=dense, data_dir=digits_dir, method="lottery", pruner_name="lottery",
         pruner_options={"rewind_epoch": 1}, pruning={"target_compression": 4, "rounds": 2, "schedule": "geometric"},
         round_index=1, recipe={**FAST_RECIPE, "epochs": 1}, dense_checkpoint_path=dense,

@@ -1,10 +1,14 @@
 """The checkpoint-making steps: training, pruning rounds, checkpoints and metric rows."""
 
+import subprocess
+
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from weightmom import runs
+from weightmom.steps.evaluate import evaluate_checkpoint
+from weightmom.steps.prune import prune_round
+from weightmom.steps.train import train_dense
 from weightmom.checkpoint import load_checkpoint, save_checkpoint
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import count_kept, count_total
@@ -22,7 +26,7 @@ def _prune_chain(dense, digits_dir, out_dir, method="weightmom", pruner="weightm
     previous = dense
     for r in range(1, PRUNING["rounds"] + 1):
         out = out_dir / method / f"round{r}" / "checkpoint.pt"
-        runs.prune_round(
+        prune_round(
             checkpoint_path=previous, data_dir=digits_dir, method=method, pruner_name=pruner, pruner_options=options,
             pruning=PRUNING, round_index=r, recipe=FINETUNE, device="cpu", out=out,
         )
@@ -59,14 +63,14 @@ def test_checkpoint_round_trips_bit_for_bit(dense_mlp, digits_dir, tmp_path):
 def test_same_seed_gives_identical_weights(digits_dir, tmp_path):
     paths = [tmp_path / f"{i}.pt" for i in range(2)]
     for path in paths:
-        runs.train_dense(data_dir=digits_dir, dataset="digits", model_name="mlp", seed=7, recipe=FAST_RECIPE, device="cpu", out=path)
+        train_dense(data_dir=digits_dir, dataset="digits", model_name="mlp", seed=7, recipe=FAST_RECIPE, device="cpu", out=path)
     first, second = (load_checkpoint(p).state_dict for p in paths)
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_metric_rows_follow_the_schema(dense_mlp, digits_dir, tmp_path):
     final = _prune_chain(dense_mlp, digits_dir, tmp_path, "magnitude", "magnitude", {"min_density": 0.0})
-    runs.evaluate_checkpoint(
+    evaluate_checkpoint(
         checkpoint_path=final, data_dir=digits_dir, device="cpu",
         metrics_out=tmp_path / "metrics.parquet", layers_out=tmp_path / "layers.parquet",
     )
@@ -86,7 +90,7 @@ def test_metric_rows_follow_the_schema(dense_mlp, digits_dir, tmp_path):
 
 def test_round_must_follow_its_predecessor(dense_mlp, digits_dir, tmp_path):
     with pytest.raises(CheckpointError, match="needs round 1"):
-        runs.prune_round(
+        prune_round(
             checkpoint_path=dense_mlp, data_dir=digits_dir, method="magnitude", pruner_name="magnitude",
             pruner_options={"min_density": 0.0}, pruning=PRUNING, round_index=2, recipe=FINETUNE, device="cpu",
             out=tmp_path / "x.pt",
@@ -124,8 +128,45 @@ def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(dense_mlp, digits_d
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(SpecError, match="device 'cuda' asked for, but PyTorch sees no GPU"):
-        runs.evaluate_checkpoint(
+        evaluate_checkpoint(
             checkpoint_path=dense_mlp, data_dir=digits_dir, device="cuda",
             metrics_out=tmp_path / "m.parquet", layers_out=tmp_path / "l.parquet",
         )
     assert not (tmp_path / "m.parquet").exists()
+
+
+def _git(repo, *args):
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def test_rows_record_the_commit_and_whether_the_tree_was_dirty(digits_dir, tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "code.py").write_text("x = 1\n")
+    _git(repo, "add", "code.py")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    monkeypatch.chdir(repo)
+    rows = {}
+    for state in ("clean", "edited"):
+        if state == "edited":
+            (repo / "code.py").write_text("x = 2\n")  # an uncommitted edit
+        checkpoint = tmp_path / state / "checkpoint.pt"
+        train_dense(data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe={**FAST_RECIPE, "epochs": 1}, device="cpu", out=checkpoint)
+        (repo / "code.py").write_text("x = 1\n")  # evaluation sees a clean tree: the row keeps the training's state
+        evaluate_checkpoint(
+            checkpoint_path=checkpoint, data_dir=digits_dir, device="cpu",
+            metrics_out=tmp_path / state / "metrics.parquet", layers_out=tmp_path / state / "layers.parquet",
+        )
+        rows[state] = pq.read_table(tmp_path / state / "metrics.parquet").to_pylist()[0]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert rows["clean"]["git_commit"] == rows["edited"]["git_commit"] == head
+    assert rows["clean"]["git_dirty"] is False and rows["edited"]["git_dirty"] is True
+
+
+def test_outside_a_git_checkout_the_code_state_is_unknown(tmp_path, monkeypatch):
+    from weightmom.provenance import code_state
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert code_state() == {"git_commit": "unknown", "git_dirty": None}

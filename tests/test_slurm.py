@@ -90,7 +90,7 @@ def test_demo_through_sbatch_matches_a_local_run(cluster, tmp_path):
     assert slurm_run.returncode == 0, slurm_run.stderr[-5000:]
 
     for name in ("digits.md", "digits.csv"):
-        assert (on_slurm / "results/tables" / name).read_bytes() == (local / "results/tables" / name).read_bytes()
+        assert (on_slurm / "results/demo/tables" / name).read_bytes() == (local / "results/demo/tables" / name).read_bytes()
     accounting = subprocess.run(["sacct", "-n", "-X", "-o", "JobName%60,State"], capture_output=True, text=True).stdout
     submitted = [line for line in accounting.splitlines() if "COMPLETED" in line]
     # prepare, 1 dense, 2 methods x 2 rounds, 5 evaluations went through sbatch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,11 @@ def test_download_and_prepare_rules_fetch_over_http(tmp_path):
     config = reduced_demo_config()
     with serve(served) as (base, _):
         config["datasets"]["tiny"] = {"source": "cifar10", "url": f"{base}/cifar-10-python.tar.gz", "md5": info["md5"]}
-        result = run_snakemake(workdir, "data/prepared/tiny/train.npz", "--cores", "1", "--configfile", write_config(workdir, config))
+        result = run_snakemake(workdir, "results/demo/data/tiny/train.npz", "--cores", "1", "--configfile", write_config(workdir, config))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (workdir / "data/raw/tiny/cifar-10-python.tar.gz").exists()
-    assert (workdir / "data/prepared/tiny/test.npz").exists()
-    assert (workdir / "logs/download/tiny/cifar-10-python.tar.gz.log").exists()
+    assert (workdir / f"data/raw/{info['md5']}/cifar-10-python.tar.gz").exists()  # downloads are kept by checksum
+    assert (workdir / "results/demo/data/tiny/test.npz").exists()
+    assert (workdir / f"logs/download/{info['md5']}/cifar-10-python.tar.gz.log").exists()
 
 
 def _tar(folder: Path, archive: Path) -> str:
@@ -70,12 +71,15 @@ def test_images_are_prepared_again_when_they_change(tmp_path):
     folder = image_folder(tmp_path / "folder", per_class=4)
     archive = tmp_path / "images.tar"
     config = reduced_demo_config()
-    config["datasets"]["packed"] = {"source": "imagefolder", "archive": str(archive), "md5": _tar(folder, archive)}
+    md5 = _tar(folder, archive)
+    config["datasets"]["packed"] = {"source": "imagefolder", "archive": str(archive), "md5": md5}
     config["datasets"]["loose"] = {"source": "imagefolder", "root": str(folder)}
-    targets = ["data/prepared/packed/val.npz", "data/prepared/loose/val.npz"]
+    targets = ["results/demo/data/packed/val.npz", "results/demo/data/loose/val.npz"]
     first = run_snakemake(workdir, *targets, "--cores", "1", "--configfile", write_config(workdir, config))
     assert first.returncode == 0, first.stderr[-3000:]
-    assert (workdir / "data/raw/packed/unpacked/images/train/cat").is_dir()
+    assert (workdir / f"data/raw/{md5}/unpacked-{md5}/images/train/cat").is_dir()
+    assert "Nothing to be done" in run_snakemake(workdir, *targets, "-n", "--configfile", "config/test.yaml").stdout
+    archive.write_bytes(archive.read_bytes())  # copied again (a re-staged share): same MD5, newer file
     assert "Nothing to be done" in run_snakemake(workdir, *targets, "-n", "--configfile", "config/test.yaml").stdout
 
     image_folder(tmp_path / "more", per_class=5)  # one more image per class, new content
@@ -83,15 +87,15 @@ def test_images_are_prepared_again_when_they_change(tmp_path):
         target = folder / path.relative_to(tmp_path / "more")
         target.write_bytes(path.read_bytes())
     loose_only = run_snakemake(workdir, *targets, "-n", "--configfile", "config/test.yaml")
-    assert "data/prepared/loose/train.npz" in loose_only.stdout
-    assert "data/prepared/packed/train.npz" not in loose_only.stdout
+    assert "results/demo/data/loose/train.npz" in loose_only.stdout
+    assert "results/demo/data/packed/train.npz" not in loose_only.stdout
 
     config["datasets"]["packed"]["md5"] = _tar(folder, archive)  # the archive replaced, its new MD5 given
     again = run_snakemake(workdir, *targets, "--cores", "1", "--configfile", write_config(workdir, config))
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "data/prepared/packed/train.npz" in again.stdout + again.stderr
+    assert "results/demo/data/packed/train.npz" in again.stdout + again.stderr
     for name in ("packed", "loose"):
-        sizes = [np.load(workdir / f"data/prepared/{name}/{split}.npz")["labels"].size for split in ("train", "val", "test")]
+        sizes = [np.load(workdir / f"results/demo/data/{name}/{split}.npz")["labels"].size for split in ("train", "val", "test")]
         assert sizes == [8, 2, 10]
 
 
@@ -109,8 +113,8 @@ def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
     assert re.search(r"prune_round\s+\d+", overridden.stdout)
 
 
-def _planned_outputs(workdir: Path, config: str) -> set[str]:
-    result = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config)
+def _planned_outputs(workdir: Path, config: str, env: dict[str, str] | None = None) -> set[str]:
+    result = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config, env=env)
     assert result.returncode == 0, result.stderr
     outputs = set()
     for line in result.stdout.splitlines():
@@ -126,7 +130,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     run = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert run.returncode == 0, run.stderr[-3000:]
 
-    metrics = pd.read_parquet(workdir / "results/metrics.parquet")
+    metrics = pd.read_parquet(workdir / "results/demo/metrics.parquet")
     methods, seeds, rounds = list(config["methods"]), config["seeds"], config["pruning"]["rounds"]
     assert len(metrics) == len(methods) * len(seeds) * (rounds + 1)
     keys = metrics[["model", "method", "seed", "round"]].drop_duplicates()
@@ -137,25 +141,25 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert metrics[metrics["round"] == 0]["top1"].min() > 0.9
     assert metrics[metrics["round"] == 0]["val_top1"].min() > 0.9
     assert metrics["val_top1"].ne(metrics["top1"]).any()  # two splits, two measurements
-    layers = pd.read_parquet(workdir / "results/layers.parquet")
+    layers = pd.read_parquet(workdir / "results/demo/layers.parquet")
     assert len(layers) == len(metrics) * 3  # the MLP has three linear layers
 
-    table = (workdir / "results/tables/digits.md").read_text()
+    table = (workdir / "results/demo/tables/digits.md").read_text()
     for method in methods:
         assert re.search(rf"\| (\*\*)?{method}(\*\*)? +\|", table), method
     assert table.count("**") >= 4  # the best method per model: its name and its top-1 in bold
     for ext in ("csv", "parquet", "tex"):
-        assert (workdir / f"results/tables/digits.{ext}").exists()
-    assert "| beta " in (workdir / "results/tables/digits_ablation.md").read_text()
+        assert (workdir / f"results/demo/tables/digits.{ext}").exists()
+    assert "| beta " in (workdir / "results/demo/tables/digits_ablation.md").read_text()
     for kind in ("accuracy", "density"):
-        assert (workdir / f"results/figures/digits/mlp_{kind}.png").stat().st_size > 10_000
-    assert (workdir / "logs/benchmarks/digits/mlp/seed0/dense/train.tsv").exists()
-    assert (workdir / "logs/benchmarks/digits/mlp/seed1/weightmom/round2/prune.tsv").exists()
-    assert "epoch" in (workdir / "logs/digits/mlp/seed0/dense/train.log").read_text()  # the progress bar
+        assert (workdir / f"results/demo/figures/digits/mlp_{kind}.png").stat().st_size > 10_000
+    assert (workdir / "logs/demo/benchmarks/digits/mlp/seed0/dense/train.tsv").exists()
+    assert (workdir / "logs/demo/benchmarks/digits/mlp/seed1/weightmom/round2/prune.tsv").exists()
+    assert "epoch" in (workdir / "logs/demo/digits/mlp/seed0/dense/train.log").read_text()  # the progress bar
 
-    report = run_snakemake(workdir, "--report", "results/report.html", "--configfile", config_path)
+    report = run_snakemake(workdir, "--report", "results/demo/report.html", "--configfile", config_path)
     assert report.returncode == 0, report.stderr[-2000:]
-    html = (workdir / "results/report.html").read_text()
+    html = (workdir / "results/demo/report.html").read_text()
     for caption in ("Share of surviving weights", "Top-1 accuracy against compression", "Rows model x method"):
         assert caption in html
     for item in ("digits.csv", "digits_ablation.csv", "mlp_accuracy.png", "mlp_density.png"):
@@ -164,7 +168,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     again = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
-    round_dir = "results/digits/mlp/seed0/magnitude"
+    round_dir = "results/demo/runs/digits/mlp/seed0/magnitude"
     (workdir / round_dir / "round1/checkpoint.pt").unlink()
     planned = _planned_outputs(workdir, config_path)
     assert planned == {
@@ -174,16 +178,28 @@ def test_demo_workflow_end_to_end(tmp_path):
         f"{round_dir}/round1/layers.parquet",
         f"{round_dir}/round2/metrics.parquet",
         f"{round_dir}/round2/layers.parquet",
-        "results/metrics.parquet",
-        "results/layers.parquet",
-        "summary/metrics.json",
-        "summary/accuracy.csv",
-        *(f"results/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "csv", "parquet")),
-        *(f"results/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density")),
+        "results/demo/metrics.parquet",
+        "results/demo/layers.parquet",
+        "results/demo/summary/metrics.json",
+        "results/demo/summary/accuracy.csv",
+        *(f"results/demo/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "csv", "parquet")),
+        *(f"results/demo/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density")),
     }
     rerun = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    rerun_metrics = pd.read_parquet(workdir / "results/metrics.parquet")
+    rerun_metrics = pd.read_parquet(workdir / "results/demo/metrics.parquet")
     pd.testing.assert_frame_equal(
         rerun_metrics.drop(columns=["train_seconds"]), metrics.drop(columns=["train_seconds"])
     )
+
+    # Code changes: the workflow digests the package it imports (here a copy, first on the path).
+    package = workdir / "src/weightmom"
+    shutil.copytree(REPO / "src/weightmom", package, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_first = {"PYTHONPATH": str(package.parent)}
+    assert "Nothing to be done" in run_snakemake(workdir, "-n", "--configfile", config_path, env=copy_first).stdout
+    with open(package / "pruning/methods/magnitude.py", "a") as handle:
+        handle.write("\n# an edit to the magnitude method\n")
+    planned = _planned_outputs(workdir, config_path, env=copy_first)
+    rounds = {f"results/demo/runs/digits/mlp/seed{s}/magnitude/round{r}" for s in config["seeds"] for r in (1, 2)}
+    assert {p.rsplit("/", 1)[0] for p in planned if "/runs/" in p} == rounds
+    assert not any(p.endswith("train.npz") or "/dense/" in p for p in planned)

@@ -54,13 +54,13 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--device", required=True, help="'auto', 'cpu', 'cuda' or 'cuda:N'")
         return command
 
-    download = add("download", "Fetch a dataset's archive into data/raw/<dataset>/ and check its MD5.")
+    download = add("download", "Fetch a dataset's archive into --raw-dir (the workflow's data/raw/<md5>/) and check its MD5.")
     download.add_argument("--spec", type=_json_object, required=True, help="the dataset's config entry")
     download.add_argument("--raw-dir", required=True)
 
-    prepare = add("prepare", "Turn a dataset entry of the config into data/prepared/<dataset>/{train,test}.npz.")
+    prepare = add("prepare", "Turn a dataset entry of the config into <out-dir>/{train,val,test}.npz.")
     prepare.add_argument("--spec", type=_json_object, required=True, help="the dataset's config entry")
-    prepare.add_argument("--raw-dir", required=True, help="where the source's downloads are (data/raw/<dataset>)")
+    prepare.add_argument("--raw-dir", required=True, help="where the source's downloads are (the workflow's data/raw/<md5>)")
     prepare.add_argument("--out-dir", required=True)
 
     train = add("train", "Train the dense baseline.", threads=True, device=True)
@@ -136,12 +136,18 @@ def _run(args: argparse.Namespace) -> None:
         if args.threads < 1:
             raise SpecError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    # Import only what the step needs: every job pays for its imports, and torch alone
-    # costs a second or more.
+    # Import only the step's own module: every job pays for its imports (torch alone costs a
+    # second or more), and the workflow's code digests (weightmom.codeversion) count on it.
     if args.step in ("collect", "table", "figure", "density-figure"):
         from weightmom import reports as steps
+    elif args.step in ("download", "prepare"):
+        from weightmom.steps import data as steps
+    elif args.step == "train":
+        from weightmom.steps import train as steps
+    elif args.step == "prune":
+        from weightmom.steps import prune as steps
     else:
-        from weightmom import runs as steps
+        from weightmom.steps import evaluate as steps
     if args.step == "download":
         steps.download_data(args.spec, args.raw_dir)
     elif args.step == "prepare":

@@ -1,6 +1,6 @@
 """Prepared datasets: compact uint8 image arrays plus labels, one .npz file per split.
 
-Contract (data/prepared/<dataset>/{train,val,test}.npz):
+Contract (results/<experiment>/data/<dataset>/{train,val,test}.npz in the workflow):
     images  uint8  (N, C, H, W)
     labels  int64  (N,)
     classes str    (K,)     class names, index = label
@@ -65,7 +65,7 @@ class Split:
 def prepare(spec: dict[str, Any], raw_dir: str | Path, out_dir: str | Path) -> None:
     """Build train.npz, val.npz and test.npz for the dataset described by `spec` (a config entry).
 
-    `raw_dir` holds what the source downloads or unpacks (data/raw/<dataset>).
+    `raw_dir` holds what the source downloads or unpacks (the workflow's data/raw/<md5>).
     """
     source = spec.get("source")
     if source not in READERS:

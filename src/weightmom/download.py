@@ -110,16 +110,25 @@ def verify(path: Path, md5: str) -> None:
 
 
 def unpack(archive: Path, directory: Path) -> None:
-    """Extract a tar archive into `directory`, replacing it whole (never half-extracted)."""
+    """Extract a tar archive into `directory` once. The directory only ever appears whole
+    (by a rename), so one that exists is kept: callers name it by the archive's checksum
+    (unpacked-<md5>), which they have just verified. Two jobs unpacking the same
+    archive at once stage apart and the first rename wins."""
     import tarfile
+    import tempfile
 
-    staging = directory.with_name(f".tmp-{directory.name}")
-    shutil.rmtree(staging, ignore_errors=True)
+    if directory.is_dir():
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(staging, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        os.replace(staging, directory)
+    except (tarfile.TarError, EOFError) as exc:
         raise DataError(f"{archive}: cannot be unpacked ({exc})") from None
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(staging, directory)
+    except OSError as exc:
+        if not directory.is_dir():  # not a rename lost to a concurrent job
+            raise DataError(f"{archive}: cannot be unpacked ({exc})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

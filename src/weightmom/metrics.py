@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pandas is imported where frames are built: evaluation jobs 
 from weightmom.atomic import atomic_path
 from weightmom.errors import MetricsError
 
-SCHEMA_VERSION = 2  # 2: validation columns
+SCHEMA_VERSION = 3  # 2: validation columns; 3: git_dirty
 DENSE = "dense"
 
 _KEY_FIELDS = [
@@ -53,6 +53,7 @@ METRIC_SCHEMA = pa.schema(
         pa.field("train_seconds", pa.float64()),
         pa.field("config_hash", pa.string()),
         pa.field("git_commit", pa.string()),
+        pa.field("git_dirty", pa.bool_()),
         pa.field("torch_version", pa.string()),
         pa.field("device", pa.string()),
     ]

@@ -14,11 +14,20 @@ def settings_hash(settings: Any, parent: str = "") -> str:
     return hashlib.sha256((parent + canonical).encode()).hexdigest()[:16]
 
 
-def git_commit() -> str:
+def _git(*args: str) -> str | None:
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        )
+        result = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip()
+        return None
+    return result.stdout
+
+
+def code_state() -> dict[str, Any]:
+    """The commit checked out and whether the working tree differs from it (any tracked
+    change or untracked file git does not ignore); "unknown" and None outside a git checkout."""
+    commit = _git("rev-parse", "HEAD")
+    changes = _git("status", "--porcelain")
+    return {
+        "git_commit": commit.strip() if commit is not None else "unknown",
+        "git_dirty": None if changes is None else bool(changes.strip()),
+    }

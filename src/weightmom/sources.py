@@ -5,7 +5,7 @@
     imagefolder  class sub-folders of images under <root>/train and <root>/test, as
                  torchvision's ImageFolder reads them (bring your own images): either a
                  folder (`root`) or a tar archive of one (`archive`, a path or an address,
-                 with its `md5`), unpacked into data/raw/<dataset>/unpacked
+                 with its `md5`), unpacked into data/raw/<md5>/unpacked-<md5>
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def stratified_indices(labels: np.ndarray, size: int | None, seed: int) -> np.nd
 
 
 def archive_name(url: str) -> str:
-    """The archive's file name in data/raw/<dataset>/: the last part of its address."""
+    """The archive's file name in data/raw/<md5>/: the last part of its address."""
     return os.path.basename(url)
 
 
@@ -106,7 +106,7 @@ def read_cifar(spec: dict[str, Any], raw_dir: Path) -> Splits:
     layout = _CIFAR_LAYOUT[spec["source"]]
     archive = raw_dir / archive_name(spec["url"])
     verify(archive, spec["md5"])
-    unpacked = raw_dir / "unpacked"
+    unpacked = raw_dir / f"unpacked-{spec['md5']}"
     unpack(archive, unpacked)
     folder = unpacked / layout["folder"]
     meta_file, meta_key = layout["meta"]
@@ -143,7 +143,7 @@ def _unpacked_imagefolder(spec: dict[str, Any], raw_dir: Path) -> Path:
         verify(archive, spec["md5"])
     else:
         check_md5(archive, spec["md5"])
-    unpacked = raw_dir / "unpacked"
+    unpacked = raw_dir / f"unpacked-{spec['md5']}"
     unpack(archive, unpacked)
     candidates = [unpacked, *sorted(p for p in unpacked.iterdir() if p.is_dir())]
     for candidate in candidates:

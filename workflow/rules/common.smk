@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+from weightmom.codeversion import step_digest
 from weightmom.sources import archive_address, folder_fingerprint, local_archive
 
 
@@ -16,6 +17,12 @@ envvars:
 
 SEARCH_PATH = os.environ["PATH"]
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), SEARCH_PATH])
+# Everything an experiment makes lives under its own folders, so experiments (the demo,
+# the paper grid, a user's configs) share a checkout without overwriting each other. Only
+# downloads are shared: data/raw/<md5>/ holds an archive by its checksum.
+EXPERIMENT = config["experiment"]
+OUT = f"results/{EXPERIMENT}"
+LOGS = f"logs/{EXPERIMENT}"
 ROUNDS = config["pruning"]["rounds"]
 METHODS = list(config["methods"])
 
@@ -24,15 +31,28 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
+def raw_dir(dataset):
+    """Where a source's downloads and unpacked files go: by the archive's MD5 (two
+    experiments reading the same archive share one copy), by dataset name without one."""
+    spec = config["datasets"][dataset]
+    return f"data/raw/{spec['md5']}" if "md5" in spec else f"data/raw/{dataset}"
+
+
+def download_spec(wildcards):
+    """The dataset entry whose archive is data/raw/<md5>/<archive>."""
+    return next(spec for spec in config["datasets"].values() if spec.get("md5") == wildcards.md5)
+
+
 def raw_inputs(wildcards):
-    """The archive a source reads: an address's copy in data/raw/<dataset>/ (made by the
-    download rule), or a local archive itself, so that replacing it prepares the data
-    again; nothing for the other sources."""
+    """The archive a source reads: an address's copy in data/raw/<md5>/ (made by the
+    download rule), or a local archive itself; nothing for the other sources. Its content
+    is its MD5, a config key (so a params change): its modification time is ignored, and a
+    copy made again (a re-staged share, a fresh download) prepares nothing again."""
     spec = config["datasets"][wildcards.dataset]
     location = archive_address(spec)
     if location is None:
         return []
-    return str(local_archive(spec, Path(f"data/raw/{wildcards.dataset}")))
+    return ancient(str(local_archive(spec, Path(raw_dir(wildcards.dataset)))))
 
 
 def image_fingerprint(wildcards):
@@ -51,7 +71,12 @@ def snapshot_epochs():
 
 
 def run_dir(dataset, model, seed):
-    return f"results/{dataset}/{model}/seed{seed}"
+    return f"{OUT}/runs/{dataset}/{model}/seed{seed}"
+
+
+def method_code(wildcards):
+    """The digest of the code a pruning round of this method runs (weightmom.codeversion)."""
+    return step_digest("prune", config["methods"][wildcards.method]["pruner"])
 
 
 def stage_dirs(table, models=None, final_only=False):
@@ -89,12 +114,12 @@ def previous_checkpoint(wildcards):
 
 
 def table_targets(table):
-    return expand("results/tables/{table}.{ext}", table=table, ext=["md", "tex", "csv", "parquet"])
+    return expand(f"{OUT}/tables/{{table}}.{{ext}}", table=table, ext=["md", "tex", "csv", "parquet"])
 
 
 def figure_targets(table):
     return expand(
-        "results/figures/{table}/{model}_{kind}.png",
+        f"{OUT}/figures/{{table}}/{{model}}_{{kind}}.png",
         table=table,
         model=config["tables"][table]["models"],
         kind=["accuracy", "density"],
@@ -105,7 +130,7 @@ def all_targets():
     """Every checkpoint is a target too: Snakemake does not remake a deleted intermediate
     file whose consumers are up to date, and a checkpoint must come back when deleted."""
     checkpoints = sorted({f"{d}/checkpoint.pt" for table in config["tables"] for d in stage_dirs(table)})
-    targets = ["results/metrics.parquet", "results/layers.parquet", "summary/metrics.json", *checkpoints]
+    targets = [f"{OUT}/metrics.parquet", f"{OUT}/layers.parquet", f"{OUT}/summary/metrics.json", *checkpoints]
     for table in config["tables"]:
         targets += table_targets(table) + figure_targets(table)
     return targets
@@ -117,4 +142,5 @@ wildcard_constraints:
     method="|".join(METHODS),
     model="|".join(sorted({m for t in config["tables"].values() for m in t["models"]})),
     seed=r"\d+",
+    md5=r"[0-9a-f]{32}",
     round=r"[1-9]\d*",

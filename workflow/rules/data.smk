@@ -1,12 +1,12 @@
 rule download_data:
     output:
-        "data/raw/{dataset}/{archive}",
+        "data/raw/{md5}/{archive}",
     params:
-        spec=lambda wildcards: as_json(config["datasets"][wildcards.dataset]),
+        spec=lambda wildcards: as_json(download_spec(wildcards)),
     wildcard_constraints:
         archive=r"[^/]+\.(tar\.gz|tgz|tar)",
     log:
-        "logs/download/{dataset}/{archive}.log",
+        "logs/download/{md5}/{archive}.log",
     conda:
         "../../environment.yml"
     shell:
@@ -17,16 +17,17 @@ rule prepare_data:
     input:
         raw_inputs,
     output:
-        train="data/prepared/{dataset}/train.npz",
-        val="data/prepared/{dataset}/val.npz",
-        test="data/prepared/{dataset}/test.npz",
+        train=f"{OUT}/data/{{dataset}}/train.npz",
+        val=f"{OUT}/data/{{dataset}}/val.npz",
+        test=f"{OUT}/data/{{dataset}}/test.npz",
     params:
         spec=lambda wildcards: as_json(config["datasets"][wildcards.dataset]),
         images=image_fingerprint,
-        raw_dir=lambda wildcards: f"data/raw/{wildcards.dataset}",
-        out_dir=lambda wildcards: f"data/prepared/{wildcards.dataset}",
+        code=step_digest("prepare"),
+        raw_dir=lambda wildcards: raw_dir(wildcards.dataset),
+        out_dir=lambda wildcards: f"{OUT}/data/{wildcards.dataset}",
     log:
-        "logs/prepare/{dataset}.log",
+        f"{LOGS}/prepare/{{dataset}}.log",
     conda:
         "../../environment.yml"
     shell:

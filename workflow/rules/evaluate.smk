@@ -1,20 +1,21 @@
 rule evaluate:
     input:
-        checkpoint="results/{dataset}/{model}/seed{seed}/{stage}/checkpoint.pt",
-        val="data/prepared/{dataset}/val.npz",
-        test="data/prepared/{dataset}/test.npz",
+        checkpoint=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/checkpoint.pt",
+        val=f"{OUT}/data/{{dataset}}/val.npz",
+        test=f"{OUT}/data/{{dataset}}/test.npz",
     output:
-        metrics="results/{dataset}/{model}/seed{seed}/{stage}/metrics.parquet",
-        layers="results/{dataset}/{model}/seed{seed}/{stage}/layers.parquet",
+        metrics=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/metrics.parquet",
+        layers=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/layers.parquet",
     params:
         device=config["device"],
+        code=step_digest("evaluate"),
         method=lambda wildcards: wildcards.stage.split("/")[0],
         round=lambda wildcards: 0 if wildcards.stage == "dense" else int(wildcards.stage.rsplit("round", 1)[1]),
     threads: config["threads"]["evaluate"]
     wildcard_constraints:
         stage=r"dense|[A-Za-z0-9][A-Za-z0-9_-]*/round[1-9]\d*",
     log:
-        "logs/{dataset}/{model}/seed{seed}/{stage}/evaluate.log",
+        f"{LOGS}/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/evaluate.log",
     conda:
         "../../environment.yml"
     shell:

@@ -1,10 +1,10 @@
 rule prune_round:
     input:
         checkpoint=previous_checkpoint,
-        dense="results/{dataset}/{model}/seed{seed}/dense/checkpoint.pt",
-        train="data/prepared/{dataset}/train.npz",
+        dense=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/dense/checkpoint.pt",
+        train=f"{OUT}/data/{{dataset}}/train.npz",
     output:
-        "results/{dataset}/{model}/seed{seed}/{method}/round{round}/checkpoint.pt",
+        f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{method}}/round{{round}}/checkpoint.pt",
     params:
         pruner=lambda wildcards: config["methods"][wildcards.method]["pruner"],
         options=lambda wildcards: as_json(
@@ -15,11 +15,12 @@ rule prune_round:
         dense_recipe=as_json(config["training"]["dense"]),
         accelerator=as_json(config["accelerator"]),
         device=config["device"],
+        code=method_code,
     threads: config["threads"]["prune"]
     log:
-        "logs/{dataset}/{model}/seed{seed}/{method}/round{round}/prune.log",
+        f"{LOGS}/{{dataset}}/{{model}}/seed{{seed}}/{{method}}/round{{round}}/prune.log",
     benchmark:
-        "logs/benchmarks/{dataset}/{model}/seed{seed}/{method}/round{round}/prune.tsv"
+        f"{LOGS}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/{{method}}/round{{round}}/prune.tsv"
     conda:
         "../../environment.yml"
     shell:

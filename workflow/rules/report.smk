@@ -10,14 +10,15 @@ rule collect:
         metrics=all_metric_rows("metrics"),
         layers=all_metric_rows("layers"),
     output:
-        metrics="results/metrics.parquet",
-        layers="results/layers.parquet",
-        summary_json="summary/metrics.json",
-        summary_csv="summary/accuracy.csv",
+        metrics=f"{OUT}/metrics.parquet",
+        layers=f"{OUT}/layers.parquet",
+        summary_json=f"{OUT}/summary/metrics.json",
+        summary_csv=f"{OUT}/summary/accuracy.csv",
     params:
         methods=METHODS,
+        code=step_digest("report"),
     log:
-        "logs/collect.log",
+        f"{LOGS}/collect.log",
     conda:
         "../../environment.yml"
     shell:
@@ -30,15 +31,15 @@ rule table:
     input:
         lambda wildcards: table_rows(wildcards.table),
     output:
-        md="results/tables/{table}.md",
-        tex="results/tables/{table}.tex",
+        md=f"{OUT}/tables/{{table}}.md",
+        tex=f"{OUT}/tables/{{table}}.tex",
         csv=report(
-            "results/tables/{table}.csv",
+            f"{OUT}/tables/{{table}}.csv",
             caption="../report/table.rst",
             category="Tables",
             subcategory="{table}",
         ),
-        parquet="results/tables/{table}.parquet",
+        parquet=f"{OUT}/tables/{{table}}.parquet",
     params:
         title=lambda wildcards: config["tables"][wildcards.table].get("title", wildcards.table),
         kind=lambda wildcards: config["tables"][wildcards.table]["kind"],
@@ -47,9 +48,10 @@ rule table:
         options=lambda wildcards: as_json({m: config["methods"][m] for m in table_methods(wildcards.table)}),
         tolerance=lambda wildcards: config["tables"][wildcards.table]["tolerance"],
         target=config["pruning"]["target_compression"],
-        prefix="results/tables/{table}",
+        prefix=f"{OUT}/tables/{{table}}",
+        code=step_digest("report"),
     log:
-        "logs/tables/{table}.log",
+        f"{LOGS}/tables/{{table}}.log",
     conda:
         "../../environment.yml"
     shell:
@@ -63,7 +65,7 @@ rule accuracy_figure:
         lambda wildcards: table_rows(wildcards.table, "metrics", wildcards.model),
     output:
         report(
-            "results/figures/{table}/{model}_accuracy.png",
+            f"{OUT}/figures/{{table}}/{{model}}_accuracy.png",
             caption="../report/accuracy_figure.rst",
             category="Figures",
             subcategory="{table}",
@@ -71,8 +73,9 @@ rule accuracy_figure:
     params:
         title=lambda wildcards: f"{config['tables'][wildcards.table]['dataset']} / {wildcards.model}: top-1 vs compression",
         methods=lambda wildcards: table_methods(wildcards.table),
+        code=step_digest("report"),
     log:
-        "logs/figures/{table}/{model}_accuracy.log",
+        f"{LOGS}/figures/{{table}}/{{model}}_accuracy.log",
     conda:
         "../../environment.yml"
     shell:
@@ -85,7 +88,7 @@ rule density_figure:
         lambda wildcards: table_rows(wildcards.table, "layers", wildcards.model, final_only=True),
     output:
         report(
-            "results/figures/{table}/{model}_density.png",
+            f"{OUT}/figures/{{table}}/{{model}}_density.png",
             caption="../report/density_figure.rst",
             category="Figures",
             subcategory="{table}",
@@ -93,8 +96,9 @@ rule density_figure:
     params:
         title=lambda wildcards: f"{config['tables'][wildcards.table]['dataset']} / {wildcards.model}: layer density at the final round",
         methods=lambda wildcards: table_methods(wildcards.table),
+        code=step_digest("report"),
     log:
-        "logs/figures/{table}/{model}_density.log",
+        f"{LOGS}/figures/{{table}}/{{model}}_density.log",
     conda:
         "../../environment.yml"
     shell:

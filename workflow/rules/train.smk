@@ -1,18 +1,19 @@
 rule train_dense:
     input:
-        train="data/prepared/{dataset}/train.npz",
+        train=f"{OUT}/data/{{dataset}}/train.npz",
     output:
-        "results/{dataset}/{model}/seed{seed}/dense/checkpoint.pt",
+        f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/dense/checkpoint.pt",
     params:
         recipe=as_json(config["training"]["dense"]),
         snapshots=" ".join(map(str, snapshot_epochs())),
         accelerator=as_json(config["accelerator"]),
         device=config["device"],
+        code=step_digest("train"),
     threads: config["threads"]["train"]
     log:
-        "logs/{dataset}/{model}/seed{seed}/dense/train.log",
+        f"{LOGS}/{{dataset}}/{{model}}/seed{{seed}}/dense/train.log",
     benchmark:
-        "logs/benchmarks/{dataset}/{model}/seed{seed}/dense/train.tsv"
+        f"{LOGS}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/dense/train.tsv"
     conda:
         "../../environment.yml"
     shell:

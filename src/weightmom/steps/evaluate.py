@@ -1,0 +1,92 @@
+"""Step: evaluate a checkpoint into one metric row and one row per layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from weightmom import datasets
+from weightmom.checkpoint import load_checkpoint
+from weightmom.errors import CheckpointError
+from weightmom.evaluation import evaluate, layer_flops
+from weightmom.masks import count_kept, count_total
+from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, write_rows
+from weightmom.training import resolve_device
+
+
+def evaluate_checkpoint(
+    *,
+    checkpoint_path: str | Path,
+    data_dir: str | Path,
+    device: str,
+    metrics_out: str | Path,
+    layers_out: str | Path,
+    expect: Mapping[str, Any] | None = None,
+) -> None:
+    """One metric row (and one row per layer) for a checkpoint: top-1, top-5 and loss on the
+    test split (what tables report) and on the validation split (what choices are made
+    on); `expect` as for prune_round."""
+    checkpoint = load_checkpoint(checkpoint_path, **(expect or {}))
+    target = resolve_device(device)
+    splits = {name: datasets.load_split(Path(data_dir) / f"{name}.npz").to(target) for name in ("val", "test")}
+    for split in splits.values():
+        if split.input_shape != checkpoint.input_shape or split.num_classes != checkpoint.num_classes:
+            raise CheckpointError(
+                f"{checkpoint_path}: built for inputs {checkpoint.input_shape} and {checkpoint.num_classes} classes, "
+                f"{data_dir} has {split.input_shape} and {split.num_classes} classes"
+            )
+    model = checkpoint.build(target)
+    accuracy = evaluate(model, splits["test"])
+    validation = evaluate(model, splits["val"])
+    flops = layer_flops(model, checkpoint.input_shape, target)
+    meta = checkpoint.meta
+    key = {
+        "dataset": checkpoint.dataset,
+        "model": checkpoint.model_name,
+        "method": meta["method"],
+        "seed": int(meta["seed"]),
+        "round": int(meta["round"]),
+    }
+    layers = []
+    for name, mask in checkpoint.masks.items():
+        density = float(mask.float().mean())
+        layers.append(
+            {
+                **key,
+                "layer": name,
+                "numel": mask.numel(),
+                "nonzero": int(mask.sum()),
+                "density": density,
+                "flops_dense": float(flops[name]),
+                "flops_sparse": flops[name] * density,
+            }
+        )
+    total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
+    params_total = sum(p.numel() for p in model.parameters())
+    row = {
+        **key,
+        "target_sparsity": float(meta["target_sparsity"]),
+        "sparsity": 1.0 - kept / total,
+        "compression_ratio": total / kept,
+        "params_total": params_total,
+        "params_prunable": total,
+        "params_nonzero": params_total - (total - kept),
+        "top1": accuracy.top1,
+        "top5": accuracy.top5,
+        "loss": accuracy.loss,
+        "val_top1": validation.top1,
+        "val_top5": validation.top5,
+        "val_loss": validation.loss,
+        "flops_dense": float(sum(row["flops_dense"] for row in layers)),
+        "flops_sparse": float(sum(row["flops_sparse"] for row in layers)),
+        "train_seconds": float(meta["train_seconds"]),
+        "config_hash": meta["config_hash"],
+        "git_commit": meta.get("git_commit", "unknown"),
+        "git_dirty": meta.get("git_dirty"),
+        "torch_version": torch.__version__,
+        "device": meta["device"],
+    }
+    write_rows([row], METRIC_SCHEMA, metrics_out)
+    write_rows(layers, LAYER_SCHEMA, layers_out)

@@ -1,0 +1,91 @@
+"""Step: train the dense baseline every pruning method starts from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from weightmom.checkpoint import Checkpoint, save_checkpoint
+from weightmom.errors import SpecError
+from weightmom.masks import full_masks
+from weightmom.metrics import DENSE
+from weightmom.models import build_model, prunable_parameters
+from weightmom.provenance import code_state, settings_hash
+from weightmom.recipe import Accelerator, Recipe
+from weightmom.steps.common import check_input_fits, load_train, resume_file
+from weightmom.training import describe_device, momentum_buffers, resolve_device, train
+
+
+def train_dense(
+    *,
+    data_dir: str | Path,
+    dataset: str,
+    model_name: str,
+    seed: int,
+    recipe: Mapping[str, Any],
+    snapshot_epochs: Sequence[int] = (),
+    accelerator: Mapping[str, Any] | None = None,
+    device: str,
+    out: str | Path,
+) -> None:
+    """Train the dense baseline every pruning method starts from (resumable per epoch).
+
+    The weights after each of `snapshot_epochs` are kept in the checkpoint for methods
+    that rewind to them (lottery tickets); 0 keeps the initialisation.
+    """
+    run_recipe = Recipe.from_dict(recipe, "dense recipe")
+    speed = Accelerator.from_dict(accelerator or {})
+    target = resolve_device(device)
+    data = load_train(data_dir, target)
+    torch.manual_seed(seed)
+    model = build_model(model_name, data.input_shape, data.num_classes).to(target)
+    check_input_fits(model, model_name, dataset, data.input_shape, target)
+    wanted = sorted(set(snapshot_epochs))
+    if wanted and not 0 <= wanted[-1] <= run_recipe.epochs:
+        raise SpecError(f"snapshot epoch {wanted[-1]} is outside the dense run's 0..{run_recipe.epochs} epochs")
+    config_hash = settings_hash(
+        {"dataset": dataset, "model": model_name, "seed": seed, "recipe": dict(recipe), "snapshots": wanted}
+    )
+    resume = resume_file(out, config_hash)
+    saved = resume.load()
+    snapshots: dict[int, dict[str, torch.Tensor]] = dict(saved["extra"]["snapshots"]) if saved else {}
+
+    def keep_snapshot(epoch: int) -> None:
+        if epoch in wanted:
+            snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    if saved is None:
+        keep_snapshot(0)
+    params = prunable_parameters(model)
+    momentum: dict[str, torch.Tensor] = {}
+    seconds = train(
+        model, data, run_recipe, seed=seed, accelerator=speed, on_epoch=keep_snapshot, resume=resume, saved=saved,
+        extra_state=lambda: {"snapshots": snapshots}, on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)),
+        description=f"dense {model_name} seed{seed}",
+    )
+    save_checkpoint(
+        Checkpoint(
+            model_name=model_name,
+            dataset=dataset,
+            input_shape=data.input_shape,
+            num_classes=data.num_classes,
+            state_dict=model.state_dict(),
+            masks=full_masks(params),
+            snapshots=snapshots,
+            momentum=momentum,
+            meta={
+                "method": DENSE,
+                "round": 0,
+                "seed": seed,
+                "target_sparsity": 0.0,
+                "train_seconds": seconds,
+                "config_hash": config_hash,
+                "device": describe_device(target),
+                **code_state(),
+            },
+        ),
+        out,
+    )
+    resume.clear()
