@@ -6,7 +6,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.weightmom-installed
 
-.PHONY: venv demo test lint pull clean
+.PHONY: venv demo test lint repro pull clean
 
 venv: $(STAMP)
 
@@ -23,11 +23,15 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
-# Fetch what others computed (dvc pull), then let Snakemake mark it up to date: pulled
-# files get new modification times, which Snakemake would otherwise take for updates.
+# DVC, one experiment at a time (EXPERIMENT is a stage of dvc.yaml: demo, paper, ...).
+# repro: run (or bring up to date) the experiment's Snakemake workflow and record it.
+# pull: fetch what others computed, then mark it up to date for Snakemake (scripts/pull.py).
+EXPERIMENT ?= demo
+repro: venv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro experiment@$(EXPERIMENT)
+
 pull: venv
-	$(BIN)/dvc pull
-	$(BIN)/snakemake --touch --cores 1
+	$(BIN)/python scripts/pull.py $(EXPERIMENT)
 
 lint: venv
 	$(BIN)/snakemake --lint

@@ -1,66 +1,216 @@
-"""Sharing results with DVC, for real: compute, push to a directory remote, pull into a
-fresh clone, and Snakemake finds nothing to do there (what `make pull` does)."""
+"""Sharing results with DVC, for real: one stage per experiment that never destroys work
+(a changed setting reruns only what it changes, files under results/ stay, a killed
+`dvc repro` resumes), and push / pull through a directory remote and through SSH to an
+OpenSSH server started here, after which Snakemake finds nothing to do in the clone."""
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 
-from conftest import REPO, WORKFLOW_FILES, copy_project
+from conftest import REPO, WORKFLOW_FILES, copy_project, reduced_demo_config
 
 BIN = Path(sys.executable).parent
-DVC_FILES = ("dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "src/weightmom")
+DVC_FILES = ("dvc.yaml", ".dvc/config", ".dvc/plots", ".dvcignore", ".gitignore", "src/weightmom", "scripts/pull.py")
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+DEMO_RUNS = "results/demo/runs/digits/mlp"
 
 
 def _run(cwd: Path, *command: str) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{command}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{command}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
     return result.stdout + result.stderr
 
 
-def _small_config() -> dict:
-    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+def _commit(repo: Path, message: str) -> None:
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
+
+
+def _job_counts(output: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table of a run: rule -> jobs run (empty when none ran)."""
+    counts: dict[str, int] = {}
+    for table in re.findall(r"Job stats:\n(.*?)\n\s*\n", output + "\n\n", re.S):
+        for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.M):
+            if rule != "total":
+                counts[rule] = int(count)
+    return counts
+
+
+def _set_finetune_epochs(repo: Path, epochs: int) -> None:
+    path = repo / "config/demo.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["training"]["finetune"]["epochs"] = epochs
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _project(root: Path) -> Path:
+    """A git repository holding the workflow, its DVC set-up, and a reduced demo as the
+    demo experiment (two methods, two seeds, two rounds of the MLP)."""
+    copy_project(root, WORKFLOW_FILES + DVC_FILES)
+    config = reduced_demo_config()
     config["methods"] = {name: config["methods"][name] for name in ("weightmom", "magnitude")}
     config["tables"] = {"digits": {"dataset": "digits", "models": ["mlp"]}}
-    config["training"]["dense"]["epochs"] = 3
-    config["training"]["finetune"]["epochs"] = 1
-    config["pruning"]["rounds"] = 2
-    return config
+    (root / "config/demo.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _run(root, "git", "init", "-q")
+    _commit(root, "pipeline")
+    return root
 
 
-def test_push_pull_round_trip_and_staleness(tmp_path):
-    origin, clone, remote = tmp_path / "origin", tmp_path / "clone", tmp_path / "remote"
-    copy_project(origin, WORKFLOW_FILES + DVC_FILES)
-    (origin / "config/config.yaml").write_text(yaml.safe_dump(_small_config()))
-    _run(origin, "git", "init", "-q")
-    _run(origin, "git", "add", "-A")
-    _run(origin, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pipeline")
-    _run(origin, "dvc", "remote", "modify", "--local", "storage", "url", str(remote))
+def test_every_config_is_a_dvc_experiment_of_its_own_name():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["experiment"]["foreach"]
+    for name, config in stages.items():
+        assert yaml.safe_load((REPO / config).read_text())["experiment"] == name
+    assert sorted(stages.values()) == sorted(f"config/{p.name}" for p in (REPO / "config").glob("*.yaml"))
 
-    _run(origin, "dvc", "repro")
-    assert "top1" in _run(origin, "dvc", "metrics", "show")
-    _run(origin, "dvc", "push")
-    _run(origin, "git", "add", "dvc.lock")
-    _run(origin, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results")
 
-    _run(tmp_path, "git", "clone", "-q", str(origin), str(clone))
-    _run(clone, "dvc", "remote", "modify", "--local", "storage", "url", str(remote))
-    _run(clone, "dvc", "pull")
-    _run(clone, "snakemake", "--touch", "--cores", "1")  # the second half of `make pull`
-    assert "Nothing to be done" in _run(clone, "snakemake", "-n", "--cores", "1")
-    for table in (origin / "results/tables").iterdir():
-        assert (clone / "results/tables" / table.name).read_bytes() == table.read_bytes()
-    assert "up to date" in _run(clone, "dvc", "status")
+def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path):
+    repo = _project(tmp_path / "repo")
+    first = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
+    assert first["train_dense"] == 2 and first["prune_round"] == 8  # 2 seeds; 2 methods x 2 rounds each
+    for note in ("results/notes.txt", "results/demo/notes.txt", f"{DEMO_RUNS}/seed0/notes.txt"):
+        (repo / note).write_text("a researcher's notes\n")
+    dense = repo / f"{DEMO_RUNS}/seed0/dense/checkpoint.pt"
+    dense_written = dense.stat().st_mtime_ns
 
-    config = yaml.safe_load((clone / "config/config.yaml").read_text())
-    config["training"]["finetune"]["epochs"] = 2
-    (clone / "config/config.yaml").write_text(yaml.safe_dump(config))
-    dvc_status = _run(clone, "dvc", "status")
-    assert "changed deps" in dvc_status and "config/config.yaml" in dvc_status
-    plan = _run(clone, "snakemake", "-n", "--cores", "1")
-    assert "prune_round" in plan and "train_dense" not in plan.split("Job stats")[-1]
+    _set_finetune_epochs(repo, 2)
+    second = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
+    assert second["prune_round"] == 8 and second["evaluate"] == 8  # every round and its evaluation, no dense model
+    assert "train_dense" not in second and "prepare_data" not in second
+    assert dense.stat().st_mtime_ns == dense_written
+    for note in ("results/notes.txt", "results/demo/notes.txt", f"{DEMO_RUNS}/seed0/notes.txt"):
+        assert (repo / note).read_text() == "a researcher's notes\n"
+
+    _set_finetune_epochs(repo, 3)
+    started = time.time()
+    killed = subprocess.Popen(
+        ["dvc", "repro", "experiment@demo"], cwd=repo, env=ENV, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    rounds = list((repo / DEMO_RUNS).glob("seed*/*/round*/checkpoint.pt"))
+    while not any(path.exists() and path.stat().st_mtime > started for path in rounds):  # a round is written
+        assert killed.poll() is None, "dvc repro ended before it could be killed"
+        assert time.time() - started < 300
+        time.sleep(0.1)
+    time.sleep(2)  # for Snakemake to record the round as done
+    os.killpg(killed.pid, signal.SIGKILL)  # dvc, Snakemake and its jobs, as a lost session would
+    killed.wait()
+    resumed = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
+    assert resumed.get("prune_round", 0) < 8 and sum(resumed.values()) < sum(second.values()), resumed
+    assert "train_dense" not in resumed
+    assert "Nothing to be done" in _run(repo, "snakemake", "-n", "--configfile", "config/demo.yaml")
+    assert "up to date" in _run(repo, "dvc", "status", "experiment@demo")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _sshd() -> str | None:
+    return shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.access(p, os.X_OK)), None)
+
+
+@pytest.fixture
+def ssh_remote(tmp_path):
+    """An OpenSSH server on 127.0.0.1 accepting this user's new key, and the remote's URL."""
+    sshd = _sshd()
+    if sshd is None:
+        pytest.skip("no OpenSSH server (sshd) on this machine: install openssh-server to run the SSH remote test")
+    keys = tmp_path / "ssh"
+    keys.mkdir(mode=0o700)
+    for name in ("host_key", "user_key"):
+        _run(keys, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name))
+    (keys / "authorized_keys").write_text((keys / "user_key.pub").read_text())
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    port = _free_port()
+    (keys / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host_key'}\nPidFile {keys / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
+        "Subsystem sftp internal-sftp\n"
+    )
+    server = subprocess.Popen([sshd, "-D", "-e", "-f", str(keys / "sshd_config")], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 20
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None, f"sshd did not start: {server.stderr.read()}"
+            assert time.time() < deadline, "sshd did not listen within 20 s"
+            time.sleep(0.1)
+        yield {"url": f"ssh://{getpass.getuser()}@127.0.0.1:{port}{tmp_path / 'ssh-storage'}", "keyfile": str(keys / "user_key")}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def computed(tmp_path_factory):
+    """A repository whose demo experiment has been computed with `dvc repro` and committed."""
+    repo = _project(tmp_path_factory.mktemp("origin") / "origin")
+    _run(repo, "dvc", "repro", "experiment@demo")
+    assert "top1" in _run(repo, "dvc", "metrics", "show")
+    _commit(repo, "results")
+    return repo
+
+
+def _set_remote(repo: Path, remote: dict[str, str]) -> None:
+    _run(repo, "dvc", "remote", "modify", "--local", "storage", "url", remote["url"])
+    if "keyfile" in remote:
+        _run(repo, "dvc", "remote", "modify", "--local", "storage", "keyfile", remote["keyfile"])
+
+
+@pytest.mark.parametrize("kind", ["directory", "ssh"])
+def test_push_pull_round_trip_and_staleness(kind, computed, tmp_path, request):
+    remote = {"url": str(tmp_path / "storage")} if kind == "directory" else request.getfixturevalue("ssh_remote")
+    _set_remote(computed, remote)
+    _run(computed, "dvc", "push", "experiment@demo")
+
+    clone = tmp_path / "clone"
+    _run(tmp_path, "git", "clone", "-q", str(computed), str(clone))
+    _set_remote(clone, remote)
+    _run(clone, sys.executable, "scripts/pull.py", "demo")  # what `make pull EXPERIMENT=demo` runs
+    assert "Nothing to be done" in _run(clone, "snakemake", "-n", "--configfile", "config/demo.yaml")
+    for table in (computed / "results/demo/tables").iterdir():
+        assert (clone / "results/demo/tables" / table.name).read_bytes() == table.read_bytes()
+    assert (clone / f"{DEMO_RUNS}/seed1/magnitude/round2/checkpoint.pt").read_bytes() == (
+        computed / f"{DEMO_RUNS}/seed1/magnitude/round2/checkpoint.pt"
+    ).read_bytes()
+    assert "up to date" in _run(clone, "dvc", "status", "experiment@demo")
+
+    _set_finetune_epochs(clone, 2)
+    dvc_status = _run(clone, "dvc", "status", "experiment@demo")
+    assert "changed deps" in dvc_status and "config/demo.yaml" in dvc_status
+    plan = _job_counts(_run(clone, "snakemake", "-n", "--configfile", "config/demo.yaml"))
+    assert plan["prune_round"] == 8 and "train_dense" not in plan
+
+
+def test_plots_draw_a_line_per_method_with_compression_on_x(computed):
+    import json
+
+    shown = json.loads(_run(computed, "dvc", "plots", "show", "--json", "results/demo/summary/accuracy.csv"))
+    (plot,) = shown["data"]["results/demo/summary/accuracy.csv"]
+    spec = plot["content"]
+    encoding = spec["spec"]["encoding"]
+    assert encoding["x"]["field"] == "compression_ratio" and encoding["x"]["scale"]["type"] == "log"
+    assert encoding["y"]["field"] == "top1" and encoding["color"]["field"] == "method"
+    assert spec["facet"]["field"] == "panel"
+    values = spec["data"]["values"]
+    assert {row["method"] for row in values} == {"weightmom", "magnitude"}
+    assert {row["panel"] for row in values} == {"digits / mlp"}
+    assert len(values) == 2 * 3  # two methods, rounds 0..2

@@ -65,7 +65,8 @@ def make_density_figure(*, title: str, layer_rows: Sequence[str | Path], methods
 def write_summary(metrics: "pd.DataFrame", json_out: str | Path, csv_out: str | Path) -> None:
     """What DVC can read (it reads neither Parquet nor nested rows): a JSON of the final
     round per dataset/model/method (`dvc metrics show`) and a CSV of top-1 against
-    compression, mean over seeds, for every round (`dvc plots show`)."""
+    compression, mean over seeds, for every round, with a `panel` column (dataset / model)
+    that the plot template draws one panel per (`dvc plots show`)."""
     import json
 
     from weightmom.atomic import atomic_path, atomic_write_text
@@ -74,6 +75,7 @@ def write_summary(metrics: "pd.DataFrame", json_out: str | Path, csv_out: str | 
     curve = metrics.groupby(keys, as_index=False).agg(
         compression_ratio=("compression_ratio", "mean"), top1=("top1", "mean"), seeds=("seed", "nunique")
     )
+    curve.insert(0, "panel", curve["dataset"] + " / " + curve["model"])  # the plot's facet
     final = curve[curve["round"] == curve.groupby(keys[:3])["round"].transform("max")]
     summary: dict = {}
     for row in final.itertuples():

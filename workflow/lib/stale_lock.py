@@ -44,10 +44,11 @@ def process_fields(pid):
 
 
 def process_start(pid):
-    """Start time of `pid` in clock ticks since boot (None if it does not exist): with the
-    pid it identifies a process even after the pid is reused."""
+    """Start time of `pid` in clock ticks since boot (None if it does not exist, or is a
+    zombie: killed, but not yet reaped by a parent that may never do it, as in a container
+    without an init process): with the pid it identifies a process even after the pid is reused."""
     fields = process_fields(pid)
-    return int(fields[19]) if fields else None
+    return int(fields[19]) if fields and fields[0] != "Z" else None
 
 
 def parent_pid(pid):
