@@ -6,7 +6,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.weightmom-installed
 
-.PHONY: venv demo test lint repro pull clean
+.PHONY: venv demo test readme lint repro pull clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,11 @@ repro: venv
 
 pull: venv
 	$(BIN)/python scripts/pull.py $(EXPERIMENT)
+
+# The README's result tables are the pipeline's: run the demo, then copy its tables (and
+# those of any other experiment computed here) into the README (scripts/readme_tables.py).
+readme: demo
+	$(BIN)/python scripts/readme_tables.py
 
 lint: venv
 	$(BIN)/snakemake --lint

@@ -102,7 +102,7 @@ def metric_row(model, method, seed, round_index, top1, compression):
         "target_sparsity": 1 - 1 / compression, "sparsity": 1 - 1 / compression, "compression_ratio": compression,
         "params_total": 1000, "params_prunable": 900, "params_nonzero": 100 + round(900 / compression),
         "top1": top1, "top5": 1.0, "loss": 0.1, "val_top1": top1, "val_top5": 1.0, "val_loss": 0.1, "flops_dense": 2e6, "flops_sparse": 2e6 / compression,
-        "train_seconds": 1.0, "config_hash": "h", "git_commit": "c", "torch_version": "t", "device": "cpu",
+        "train_seconds": 1.0, "config_hash": "h", "git_commit": "c", "git_dirty": False, "torch_version": "t", "device": "cpu",
     }
 
 

@@ -91,10 +91,11 @@ def test_archive_of_something_else_names_the_missing_member(tmp_path):
         member.size = 5
         tar.addfile(member, io.BytesIO(b"hello"))
     raw = _placed(tmp_path, buffer.getvalue())
+    md5 = hashlib.md5(buffer.getvalue()).hexdigest()
     with pytest.raises(DataError) as error:
-        prepare_data(cifar_spec(NOWHERE, hashlib.md5(buffer.getvalue()).hexdigest()), raw, tmp_path / "prepared")
+        prepare_data(cifar_spec(NOWHERE, md5), raw, tmp_path / "prepared")
     assert str(error.value) == (
-        f"{raw}/unpacked/cifar-10-batches-py/batches.meta: missing from the archive; "
+        f"{raw}/unpacked-{md5}/cifar-10-batches-py/batches.meta: missing from the archive; "
         "is it the cifar-10-batches-py python version?"
     )
     assert not (tmp_path / "prepared").exists()
