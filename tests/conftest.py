@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
+from weightmom.datasets import load_split
 from weightmom.steps.data import prepare_data
 from weightmom.steps.train import train_dense
-from weightmom.datasets import load_split
 
 from fake_cifar import make_archive
 

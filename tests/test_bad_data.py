@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weightmom.steps.data import download_data, prepare_data
 from weightmom.datasets import load_split
 from weightmom.errors import DataError
+from weightmom.steps.data import download_data, prepare_data
 
 from fake_cifar import cifar_spec, serve
 from fake_images import image_folder

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weightmom.steps.data import download_data, prepare_data
 from weightmom.datasets import load_split
+from weightmom.steps.data import download_data, prepare_data
 
 from fake_cifar import cifar_spec, make_archive, serve
 from fake_images import image_folder

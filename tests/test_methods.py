@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 
-from weightmom.steps.prune import prune_round
-from weightmom.steps.train import train_dense
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import full_masks
 from weightmom.pruning import Pruner, build_pruner, keep_counts, options_schema, pruner_names, register_pruner
 from weightmom.pruning import scores as score_functions
 from weightmom.recipe import Recipe
+from weightmom.steps.prune import prune_round
+from weightmom.steps.train import train_dense
 from weightmom.training import stretched_schedule
 
 from conftest import FAST_RECIPE

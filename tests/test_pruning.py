@@ -10,8 +10,8 @@ from torch import nn
 
 from weightmom.errors import SpecError
 from weightmom.masks import count_kept, count_total, full_masks
-from weightmom.pruning import build_pruner, keep_counts
 from weightmom.models import build_model, prunable_parameters
+from weightmom.pruning import build_pruner, keep_counts
 from weightmom.pruning.allocation import ALLOCATIONS, allocate, bounded_proportional, proportional_removal
 
 WEIGHTMOM_OPTIONS = {"score": "momentum", "allocation": "levelling", "beta": 0.5, "granularity": "round", "min_density": 0.0}

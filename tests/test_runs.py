@@ -6,14 +6,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from weightmom.steps.evaluate import evaluate_checkpoint
-from weightmom.steps.prune import prune_round
-from weightmom.steps.train import train_dense
 from weightmom.checkpoint import load_checkpoint, save_checkpoint
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA
 from weightmom.pruning import keep_counts
+from weightmom.steps.evaluate import evaluate_checkpoint
+from weightmom.steps.prune import prune_round
+from weightmom.steps.train import train_dense
 
 from conftest import FAST_RECIPE
 
