@@ -25,7 +25,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from weightmom.datasets import Split
+from weightmom.splits import Split
 from weightmom.masks import MaskEnforcer
 from weightmom.models import build_model, prunable_parameters
 from weightmom.pruning import build_pruner

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from weightmom.datasets import load_split
+from weightmom.splits import load_split
 from weightmom.steps.data import prepare_data
 from weightmom.steps.train import train_dense
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weightmom.datasets import load_split
+from weightmom.splits import load_split
 from weightmom.errors import DataError
 from weightmom.steps.data import download_data, prepare_data
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weightmom.datasets import load_split
+from weightmom.splits import load_split
 from weightmom.steps.data import download_data, prepare_data
 
 from fake_cifar import cifar_spec, make_archive, serve

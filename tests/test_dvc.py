@@ -108,6 +108,7 @@ def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path)
     killed.wait()
     resumed = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
     assert resumed.get("prune_round", 0) < 8 and sum(resumed.values()) < sum(second.values()), resumed
+    assert resumed.get("prune_round", 0) + resumed.get("evaluate", 0) >= 1, "the kill came after all the work"
     assert "train_dense" not in resumed
     assert "Nothing to be done" in _run(repo, "snakemake", "-n", "--configfile", "config/demo.yaml")
     assert "up to date" in _run(repo, "dvc", "status", "experiment@demo")
@@ -184,6 +185,12 @@ def test_push_pull_round_trip_and_staleness(kind, computed, tmp_path, request):
     clone = tmp_path / "clone"
     _run(tmp_path, "git", "clone", "-q", str(computed), str(clone))
     _set_remote(clone, remote)
+    method = clone / "src/weightmom/pruning/methods/magnitude.py"
+    method.write_text(method.read_text() + "\n# an edit the pulled results were not made with\n")
+    refused = subprocess.run([sys.executable, "scripts/pull.py", "demo"], cwd=clone, env=ENV, capture_output=True, text=True)
+    assert refused.returncode == 1 and "not marked up to date" in refused.stderr
+    assert not (clone / ".snakemake/metadata").exists()  # nothing touched
+    _run(clone, "git", "checkout", "--", str(method.relative_to(clone)))
     _run(clone, sys.executable, "scripts/pull.py", "demo")  # what `make pull EXPERIMENT=demo` runs
     assert "Nothing to be done" in _run(clone, "snakemake", "-n", "--configfile", "config/demo.yaml")
     for table in (computed / "results/demo/tables").iterdir():

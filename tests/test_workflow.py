@@ -203,3 +203,26 @@ def test_demo_workflow_end_to_end(tmp_path):
     rounds = {f"results/demo/runs/digits/mlp/seed{s}/magnitude/round{r}" for s in config["seeds"] for r in (1, 2)}
     assert {p.rsplit("/", 1)[0] for p in planned if "/runs/" in p} == rounds
     assert not any(p.endswith("train.npz") or "/dense/" in p for p in planned)
+
+
+def test_two_experiments_in_one_checkout_keep_their_own_outputs(tmp_path):
+    workdir = copy_project(tmp_path)
+    base = reduced_demo_config()
+    base.update(seeds=[0], tables={"digits": {"dataset": "digits", "models": ["mlp"]}})
+    base["training"]["dense"]["epochs"] = 1
+    base["pruning"]["rounds"] = 1
+    configs = {}
+    for name, method in (("first", "magnitude"), ("second", "lamp")):
+        config = {**base, "experiment": name, "methods": {method: base["methods"][method]}}
+        configs[name] = f"config/{name}.yaml"
+        (workdir / configs[name]).write_text(yaml.safe_dump(config, sort_keys=False))
+        run = run_snakemake(workdir, "--cores", "2", "--configfile", configs[name])
+        assert run.returncode == 0, run.stderr[-3000:]
+        if name == "first":
+            table = (workdir / "results/first/tables/digits.md").read_bytes()
+    assert set(pd.read_parquet(workdir / "results/first/metrics.parquet")["method"]) == {"magnitude"}
+    assert set(pd.read_parquet(workdir / "results/second/metrics.parquet")["method"]) == {"lamp"}
+    assert (workdir / "results/first/tables/digits.md").read_bytes() == table
+    for name in configs:
+        assert "Nothing to be done" in run_snakemake(workdir, "-n", "--configfile", configs[name]).stdout
+        assert (workdir / f"logs/{name}/collect.log").exists()

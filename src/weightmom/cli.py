@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--layers-out", required=True)
     _add_expectations(evaluate, stage=True)
 
-    collect = add("collect", "Gather row files into results/metrics.parquet and results/layers.parquet.")
+    collect = add("collect", "Gather row files into results/<experiment>/metrics.parquet and layers.parquet.")
     collect.add_argument("--methods", nargs="+", required=True)
     collect.add_argument("--metric-rows", nargs="+", required=True)
     collect.add_argument("--layer-rows", nargs="+", required=True)

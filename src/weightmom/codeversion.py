@@ -3,8 +3,8 @@
 Granularity is the source file. A step's files are its step module (weightmom.steps.*, or
 weightmom.reports for the collecting, table and figure steps), every weightmom module it
 imports, transitively (an import anywhere in a file counts, a package's __init__ counts
-with any of its modules), and the files of the command-line dispatcher every job goes
-through (whose imports are not followed: it imports each step's module only for that step). Pruning
+with any of its modules), and the command-line dispatcher every job goes through with what
+it imports at module level (not the step modules it imports inside a function, one per step). Pruning
 methods are the exception: the methods package loads all of them, but a pruning round's
 digest holds only its own method's module (with what that imports) and options schema, so
 editing one method reruns that method's rounds alone. Found by reading the files (ast),
@@ -25,7 +25,6 @@ DISPATCH = (f"{PACKAGE}.__main__", f"{PACKAGE}.cli")
 
 #: the module holding each step's function
 STEP_MODULES = {
-    "download": f"{PACKAGE}.steps.data",
     "prepare": f"{PACKAGE}.steps.data",
     "train": f"{PACKAGE}.steps.train",
     "prune": f"{PACKAGE}.steps.prune",
@@ -43,12 +42,14 @@ def _file(module: str, root: Path) -> Path | None:
     return None
 
 
-def _imports(module: str, root: Path) -> set[str]:
-    """weightmom modules named by the import statements of `module`'s file."""
+def _imports(module: str, root: Path, top_level_only: bool = False) -> set[str]:
+    """weightmom modules named by the import statements of `module`'s file (anywhere in it,
+    or with `top_level_only` those run on import)."""
     path = _file(module, root)
     is_package = path is not None and path.name == "__init__.py"
+    tree = ast.parse(path.read_text(), filename=str(path))
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in tree.body if top_level_only else ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -72,7 +73,7 @@ def _closure(roots: list[str], root: Path) -> set[str]:
     loads its modules at run time (pkgutil), which no import statement shows: a method
     module is in the closure only as a root or when another module imports it by name."""
     seen: set[str] = set()
-    todo = [parent for root in roots for parent in _with_parents(root)]
+    todo = [parent for start in roots for parent in _with_parents(start)]
     while todo:
         module = todo.pop()
         if module in seen or _file(module, root) is None:
@@ -105,11 +106,13 @@ def step_files(step: str, pruner: str | None = None, root: Path = ROOT) -> list[
     ignored."""
     if step not in STEP_MODULES:
         raise ValueError(f"unknown step {step!r}; known: {sorted(STEP_MODULES)}")
-    roots = [STEP_MODULES[step]]
+    dispatch_imports = {name for module in DISPATCH for name in _imports(module, root, top_level_only=True)}
+    roots = [STEP_MODULES[step], *sorted(dispatch_imports - set(DISPATCH))]
     if pruner is not None:
         own = _method_module(pruner, root)
         roots += [own] if own else [f"{METHODS}.{p.stem}" for p in (root / "pruning" / "methods").glob("*.py")]
-    files = {_file(module, root) for module in _closure(roots, root)} | {_file(module, root) for module in DISPATCH}
+    modules = _closure(roots, root) | {parent for module in DISPATCH for parent in _with_parents(module)}
+    files = {path for path in (_file(module, root) for module in modules) if path is not None}
     schemas = {path.with_suffix(".yaml") for path in files if path.parent.name == "methods" and path.with_suffix(".yaml").is_file()}
     return sorted(files | schemas)
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from weightmom.datasets import Split
+from weightmom.splits import Split
 from weightmom.models import PRUNABLE_MODULES
 
 

@@ -1,7 +1,7 @@
 """The metric contract: one Parquet row per evaluated checkpoint, one per (checkpoint, layer).
 
-Row files are written by the evaluate step and gathered into results/metrics.parquet and
-results/layers.parquet. Every file carries `schema_version`; a reader refuses a file with
+Row files are written by the evaluate step and gathered into results/<experiment>/metrics.parquet
+and layers.parquet. Every file carries `schema_version`; a reader refuses a file with
 missing columns or another version, naming the file.
 """
 
@@ -18,9 +18,9 @@ if TYPE_CHECKING:  # pandas is imported where frames are built: evaluation jobs 
 
 from weightmom.atomic import atomic_path
 from weightmom.errors import MetricsError
+from weightmom.lineage import DENSE
 
 SCHEMA_VERSION = 3  # 2: validation columns; 3: git_dirty
-DENSE = "dense"
 
 _KEY_FIELDS = [
     pa.field("schema_version", pa.int32()),

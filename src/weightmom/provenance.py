@@ -26,7 +26,7 @@ def code_state() -> dict[str, Any]:
     """The commit checked out and whether the working tree differs from it (any tracked
     change or untracked file git does not ignore); "unknown" and None outside a git checkout."""
     commit = _git("rev-parse", "HEAD")
-    changes = _git("status", "--porcelain")
+    changes = _git("--no-optional-locks", "status", "--porcelain")  # takes no index lock from the user's git
     return {
         "git_commit": commit.strip() if commit is not None else "unknown",
         "git_dirty": None if changes is None else bool(changes.strip()),

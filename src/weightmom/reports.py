@@ -21,7 +21,7 @@ def collect(
     summary_json: str | Path,
     summary_csv: str | Path,
 ) -> None:
-    """Gather row files into results/metrics.parquet and results/layers.parquet, plus the
+    """Gather row files into results/<experiment>/metrics.parquet and layers.parquet, plus the
     JSON and CSV summaries DVC shows."""
     metrics = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
     write_table(metrics, metrics_out)

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from weightmom.augment import augment_batch
-from weightmom.datasets import Split
+from weightmom.splits import Split
 from weightmom.errors import SpecError
 from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.masks import MaskEnforcer

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from weightmom.codeversion import step_digest
-from weightmom.sources import archive_address, folder_fingerprint, local_archive
+from weightmom.sources import archive_address, folder_fingerprint, is_address, local_archive
 
 
 # Jobs run `python -m weightmom`. The interpreter running Snakemake has the package
@@ -44,13 +44,14 @@ def download_spec(wildcards):
 
 
 def raw_inputs(wildcards):
-    """The archive a source reads: an address's copy in data/raw/<md5>/ (made by the
-    download rule), or a local archive itself; nothing for the other sources. Its content
-    is its MD5, a config key (so a params change): its modification time is ignored, and a
-    copy made again (a re-staged share, a fresh download) prepares nothing again."""
+    """The archive a source downloads: its copy in data/raw/<md5>/, made by the download
+    rule; nothing for the other sources. A local archive is no input: its identity is its
+    MD5 (a config key, so a params change), its modification time does not count (a copy
+    made again prepares nothing again), and a clone that pulled the prepared data need not
+    have it. The prepare job checks it and names it when it is missing."""
     spec = config["datasets"][wildcards.dataset]
     location = archive_address(spec)
-    if location is None:
+    if location is None or not is_address(location):
         return []
     return ancient(str(local_archive(spec, Path(raw_dir(wildcards.dataset)))))
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import torch
 
-from weightmom import datasets
+from weightmom import splits
 from weightmom.errors import SpecError
 from weightmom.training import ResumeFile
 
 
-def load_train(data_dir: str | Path, device: torch.device) -> datasets.Split:
-    return datasets.load_split(Path(data_dir) / "train.npz").to(device)
+def load_train(data_dir: str | Path, device: torch.device) -> splits.Split:
+    return splits.load_split(Path(data_dir) / "train.npz").to(device)
 
 
 def resume_file(out: str | Path, key: str) -> ResumeFile:

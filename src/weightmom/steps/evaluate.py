@@ -7,12 +7,12 @@ from typing import Any, Mapping
 
 import torch
 
-from weightmom import datasets
 from weightmom.checkpoint import load_checkpoint
 from weightmom.errors import CheckpointError
 from weightmom.evaluation import evaluate, layer_flops
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, write_rows
+from weightmom.splits import load_split
 from weightmom.training import resolve_device
 
 
@@ -30,7 +30,7 @@ def evaluate_checkpoint(
     on); `expect` as for prune_round."""
     checkpoint = load_checkpoint(checkpoint_path, **(expect or {}))
     target = resolve_device(device)
-    splits = {name: datasets.load_split(Path(data_dir) / f"{name}.npz").to(target) for name in ("val", "test")}
+    splits = {name: load_split(Path(data_dir) / f"{name}.npz").to(target) for name in ("val", "test")}
     for split in splits.values():
         if split.input_shape != checkpoint.input_shape or split.num_classes != checkpoint.num_classes:
             raise CheckpointError(

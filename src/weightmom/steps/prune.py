@@ -10,7 +10,7 @@ import torch
 from weightmom.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import MaskEnforcer, count_total
-from weightmom.metrics import DENSE
+from weightmom.lineage import DENSE
 from weightmom.models import prunable_parameters
 from weightmom.provenance import code_state, settings_hash
 from weightmom.pruning import build_pruner
@@ -45,6 +45,7 @@ def prune_round(
     (load_checkpoint's model_name, dataset, seed, ...) is what the checkpoint must have been
     made for.
     """
+    code = code_state()  # now: the code that runs, not what the tree holds when training ends
     run_recipe = Recipe.from_dict(recipe, "fine-tuning recipe")
     speed = Accelerator.from_dict(accelerator or {})
     pruner = build_pruner(pruner_name, pruner_options)
@@ -127,7 +128,7 @@ def prune_round(
                 "train_seconds": seconds,
                 "config_hash": config_hash,
                 "device": describe_device(target),
-                **code_state(),
+                **code,
             },
         ),
         out,

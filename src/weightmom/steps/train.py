@@ -10,7 +10,7 @@ import torch
 from weightmom.checkpoint import Checkpoint, save_checkpoint
 from weightmom.errors import SpecError
 from weightmom.masks import full_masks
-from weightmom.metrics import DENSE
+from weightmom.lineage import DENSE
 from weightmom.models import build_model, prunable_parameters
 from weightmom.provenance import code_state, settings_hash
 from weightmom.recipe import Accelerator, Recipe
@@ -35,6 +35,7 @@ def train_dense(
     The weights after each of `snapshot_epochs` are kept in the checkpoint for methods
     that rewind to them (lottery tickets); 0 keeps the initialisation.
     """
+    code = code_state()  # now: the code that runs, not what the tree holds when training ends
     run_recipe = Recipe.from_dict(recipe, "dense recipe")
     speed = Accelerator.from_dict(accelerator or {})
     target = resolve_device(device)
@@ -83,7 +84,7 @@ def train_dense(
                 "train_seconds": seconds,
                 "config_hash": config_hash,
                 "device": describe_device(target),
-                **code_state(),
+                **code,
             },
         ),
         out,
