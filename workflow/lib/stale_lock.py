@@ -145,9 +145,11 @@ def clear_stale_lock():
     if running:
         pids = ", ".join(f"pid {pid} ({command})" for pid, command in running)
         print(
-            f"weightmom: Snakemake is already running in this directory: {pids}. A second run that "
-            "writes the same files is refused by its lock: wait for that run to finish, or stop it "
-            f"with `kill {running[0][0]}` (it then releases the lock), and run the same command again.",
+            f"weightmom: Snakemake is already running in this directory: {pids}. Runs of different "
+            "experiments go on side by side; a run that writes the same files is refused by its lock: "
+            f"wait for that run to finish, or stop it with `kill {running[0][0]}` (it then releases the "
+            "lock), and run the same command again. A lock left by a killed run is removed by the next "
+            "run once no other Snakemake runs here.",
             file=sys.stderr,
         )
     elif elsewhere:
