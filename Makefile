@@ -6,7 +6,7 @@ CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.weightmom-installed
 
-.PHONY: venv demo test readme lint repro pull clean
+.PHONY: venv demo test readme lint repro pull clean gpu-check
 
 venv: $(STAMP)
 
@@ -44,3 +44,9 @@ lint: venv
 
 clean:
 	rm -rf results logs .snakemake
+
+# On a GPU machine (at most about 10 minutes on one current GPU): the GPU tests, then the
+# GPU benchmark (benchmarks/gpu_check.py). Without a GPU both say so and it exits 0.
+gpu-check: venv
+	$(BIN)/python -m pytest -m gpu -rs tests/test_gpu.py
+	$(BIN)/python benchmarks/gpu_check.py

@@ -14,11 +14,17 @@ if not workflow.overwrite_configfiles:  # --config values alone still apply on t
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/locks.smk"
+include: "workflow/rules/device.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/prune.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+
+
+onstart:
+    stale_lock.record_lock_holder()
+    announce_device()
 
 
 rule all:

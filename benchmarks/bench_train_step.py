@@ -38,7 +38,8 @@ from weightmom.models import build_model, prunable_parameters
 from weightmom.pruning import build_pruner
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import Split
-from weightmom.training import resolve_device, train
+from weightmom.devices import resolve_device
+from weightmom.training import train
 
 GOALS = {("trainer", "plain"): 0.90, ("masked", "trainer"): 0.97}
 REPORTED = [("trainer", "plain"), ("masked", "trainer"), ("channels_last", "trainer")]

@@ -8,14 +8,17 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO, copy_project
+from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 SCRIPT = REPO / "scripts/slurm-cluster.sh"
+sys.path.insert(0, str(REPO / "scripts"))
+import slurm_submissions as submissions  # noqa: E402
 
 
 def _can_install() -> str | None:
@@ -80,18 +83,45 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_an_evaluation_goes_to_slurm_with_the_job_that_made_it(tmp_path):
+    """The SLURM profile's dry run (no cluster needed): one submission per training job."""
+    workdir = copy_project(tmp_path)
+    config = reduced_demo_config()  # 2 seeds x 1 model; 4 methods x 2 rounds
+    plan = run_snakemake(workdir, "--dry-run", "--profile", "profiles/slurm", "--configfile", write_config(workdir, config))
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    log = plan.stdout + plan.stderr
+    counts = submissions.count(log, submissions.local_rules(workdir))
+    dense, rounds = 2, 2 * 4 * 2
+    assert counts["train_dense"] == dense and counts["prune_round"] == rounds and counts["evaluate"] == dense + rounds
+    assert counts["without groups"] == 1 + 2 * (dense + rounds)
+    assert counts["with groups"] == 1 + dense + rounds
+    group = log.split("Group job digits-mlp-seed1-lottery-round2 ", 1)[1].split("Group job", 1)[0]
+    assert "rule prune_round:" in group and "rule evaluate:" in group
+    assert "stage=lottery/round2" in group and "method=lottery, round=2" in group.replace("\n", " ")
+
+
 def test_demo_through_sbatch_matches_a_local_run(cluster, tmp_path):
     config = _config()
     local = _workdir(tmp_path / "local", config)
     on_slurm = _workdir(tmp_path / "slurm", config)
     local_run = _snakemake(local, "--cores", "2")
     assert local_run.returncode == 0, local_run.stderr[-3000:]
-    slurm_run = _snakemake(on_slurm, "--profile", str(_cpu_profile(on_slurm)))
+    profile = str(_cpu_profile(on_slurm))
+    plan = _snakemake(on_slurm, "--profile", profile, "--dry-run")
+    (on_slurm / "plan.log").write_text(plan.stdout + plan.stderr)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    slurm_run = _snakemake(on_slurm, "--profile", profile)
     assert slurm_run.returncode == 0, slurm_run.stderr[-5000:]
 
     for name in ("digits.md", "digits.csv"):
         assert (on_slurm / "results/demo/tables" / name).read_bytes() == (local / "results/demo/tables" / name).read_bytes()
-    accounting = subprocess.run(["sacct", "-n", "-X", "-o", "JobName%60,State"], capture_output=True, text=True).stdout
-    submitted = [line for line in accounting.splitlines() if "COMPLETED" in line]
-    # prepare, 1 dense, 2 methods x 2 rounds, 5 evaluations went through sbatch
-    assert len(submitted) >= 1 + 1 + 4 + 5, accounting
+    accounting = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-S", started, "-o", "JobID,WorkDir,State"], capture_output=True, text=True
+    ).stdout
+    submitted = [line for line in accounting.splitlines() if f"|{on_slurm}|" in line]  # this test's jobs only
+    # One sbatch job each: prepare; the dense run with its evaluation; 2 methods x 2 rounds,
+    # each with its evaluation. Without groups it would be 1 + 1 + 4 + 5 = 11.
+    assert len(submitted) == 1 + 1 + 4, accounting
+    assert all("COMPLETED" in line for line in submitted), accounting
+    planned = submissions.count((on_slurm / "plan.log").read_text(), submissions.local_rules(on_slurm))
+    assert planned["with groups"] == len(submitted) and planned["without groups"] == 11

@@ -167,6 +167,8 @@ def test_demo_workflow_end_to_end(tmp_path):
 
     again = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    shared = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path, "--config", "jobs_per_gpu=3")
+    assert shared.returncode == 0 and "Nothing to be done" in shared.stdout + shared.stderr  # where jobs run, not what
 
     round_dir = "results/demo/runs/digits/mlp/seed0/magnitude"
     (workdir / round_dir / "round1/checkpoint.pt").unlink()

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Sequence
 
 from weightmom.errors import SpecError, WeightMomError
+
+# The workflow sets it from the config's `jobs_per_gpu` for every job it starts: a setting
+# of where jobs run, not of what they compute, so changing it reruns nothing.
+JOBS_PER_GPU_VARIABLE = "WEIGHTMOM_JOBS_PER_GPU"
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -52,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--threads", type=int, required=True, help="CPU threads for torch")
         if device:
             command.add_argument("--device", required=True, help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+            command.add_argument(
+                "--jobs-per-gpu", type=int, default=os.environ.get(JOBS_PER_GPU_VARIABLE, "1"),
+                help=f"jobs sharing one GPU at most, for --device auto or cuda (default: ${JOBS_PER_GPU_VARIABLE} or 1)",
+            )
         return command
 
     download = add("download", "Fetch a dataset's archive into --raw-dir (the workflow's data/raw/<md5>/) and check its MD5.")
@@ -126,7 +135,30 @@ def _parser() -> argparse.ArgumentParser:
     density.add_argument("--methods", nargs="+", required=True)
     density.add_argument("--layer-rows", nargs="+", required=True)
     density.add_argument("--out", required=True)
+    preflight = add(
+        "preflight", "Say what device a run's jobs get, before the first; refuse a config that needs a GPU where there is none.",
+        threads=True, device=True,
+    )
+    preflight.add_argument("--plan", required=True, help="JSON file: the training jobs still to run (weightmom.plan.PlannedJob)")
+    preflight.add_argument("--datasets", type=_json_object, required=True, help="the config's datasets")
+    preflight.add_argument("--data-root", required=True, help="where prepared datasets are (<root>/<dataset>/train.npz)")
+    preflight.add_argument("--accelerator", type=_json_object, default={})
     return parser
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    from weightmom.plan import PlannedJob
+    from weightmom.preflight import preflight
+
+    try:
+        jobs = [PlannedJob(**job) for job in json.loads(open(args.plan).read())]
+    except (OSError, ValueError, TypeError) as exc:
+        raise SpecError(f"--plan {args.plan}: not a list of planned jobs ({exc})") from None
+    message = preflight(
+        args.device, jobs, args.datasets, args.data_root, args.accelerator, args.threads, args.jobs_per_gpu
+    )
+    if message:
+        print(message)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -136,6 +168,10 @@ def _run(args: argparse.Namespace) -> None:
         if args.threads < 1:
             raise SpecError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    if getattr(args, "jobs_per_gpu", 1) < 1:
+        raise SpecError(f"--jobs-per-gpu must be >= 1, got {args.jobs_per_gpu}")
+    if args.step == "preflight":
+        return _preflight(args)
     # Import only the step's own module: every job pays for its imports (torch alone costs a
     # second or more), and the workflow's code digests (weightmom.codeversion) count on it.
     if args.step in ("collect", "table", "figure", "density-figure"):
@@ -156,18 +192,19 @@ def _run(args: argparse.Namespace) -> None:
         steps.train_dense(
             data_dir=args.data, dataset=args.dataset, model_name=args.model, seed=args.seed,
             recipe=args.recipe, snapshot_epochs=args.snapshot_epochs, accelerator=args.accelerator,
-            device=args.device, out=args.out,
+            device=args.device, jobs_per_gpu=args.jobs_per_gpu, out=args.out,
         )
     elif args.step == "prune":
         steps.prune_round(
             checkpoint_path=args.checkpoint, data_dir=args.data, method=args.method, pruner_name=args.pruner,
             pruner_options=args.pruner_options, pruning=args.pruning, round_index=args.round,
             recipe=args.recipe, dense_checkpoint_path=args.dense_checkpoint, dense_recipe=args.dense_recipe,
-            accelerator=args.accelerator, device=args.device, out=args.out, expect=_expectations(args),
+            accelerator=args.accelerator, device=args.device, jobs_per_gpu=args.jobs_per_gpu, out=args.out,
+            expect=_expectations(args),
         )
     elif args.step == "evaluate":
         steps.evaluate_checkpoint(
-            checkpoint_path=args.checkpoint, data_dir=args.data, device=args.device,
+            checkpoint_path=args.checkpoint, data_dir=args.data, device=args.device, jobs_per_gpu=args.jobs_per_gpu,
             metrics_out=args.metrics_out, layers_out=args.layers_out, expect=_expectations(args),
         )
     elif args.step == "collect":

@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from weightmom.augment import augment_batch
 from weightmom.splits import Split
-from weightmom.errors import SpecError
 from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.masks import MaskEnforcer
 from weightmom.recipe import Accelerator, Recipe
@@ -35,24 +34,6 @@ from weightmom.recipe import Accelerator, Recipe
 Callback = Callable[[], None]
 EpochCallback = Callable[[int], None]
 FinishCallback = Callable[[torch.optim.Optimizer], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise SpecError(f"device {name!r}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError(f"device {name!r} asked for, but PyTorch sees no GPU here; use device: auto or cpu")
-    return device
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    return device.type
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: paths of the file contract and the table -> runs mapping.
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -8,11 +9,18 @@ from weightmom.codeversion import step_digest
 from weightmom.sources import archive_address, folder_fingerprint, is_address, local_archive
 
 
+# How many jobs may share one GPU reaches the jobs through the environment, not as a
+# params value: it says where jobs run, not what they compute, so changing it reruns
+# nothing (weightmom.cli reads it as the default of --jobs-per-gpu).
+os.environ.update(WEIGHTMOM_JOBS_PER_GPU=str(config["jobs_per_gpu"]))
+
+
 # Jobs run `python -m weightmom`. The interpreter running Snakemake has the package
 # installed (see the Makefile), so its directory goes first on PATH: the jobs then find it
 # whether or not the user activated the virtual environment.
 envvars:
     "PATH",
+    "WEIGHTMOM_JOBS_PER_GPU",
 
 
 SEARCH_PATH = os.environ["PATH"]
@@ -25,6 +33,12 @@ OUT = f"results/{EXPERIMENT}"
 LOGS = f"logs/{EXPERIMENT}"
 ROUNDS = config["pruning"]["rounds"]
 METHODS = list(config["methods"])
+
+
+# The `gpu` resource of every job that trains or evaluates: one GPU unless the config runs
+# on the CPU. Locally `snakemake --resources gpu=N` runs at most N such jobs at once (each
+# on its own device, weightmom.gpu_slots); on SLURM it is the job's GPU request.
+GPU_JOBS = 0 if config["device"] == "cpu" else 1
 
 
 def as_json(value):
@@ -78,6 +92,13 @@ def run_dir(dataset, model, seed):
 def method_code(wildcards):
     """The digest of the code a pruning round of this method runs (weightmom.codeversion)."""
     return step_digest("prune", config["methods"][wildcards.method]["pruner"])
+
+
+def step_group(wildcards):
+    """Cluster submission a job belongs to: a checkpoint's evaluation goes with the job
+    that made it (one sbatch job per dense run or pruning round). Local runs ignore groups."""
+    stage = wildcards.get("stage") or (f"{wildcards.method}-round{wildcards.round}" if "method" in wildcards.keys() else "dense")
+    return re.sub(r"\W", "-", f"{wildcards.dataset}-{wildcards.model}-seed{wildcards.seed}-{stage}")
 
 
 def stage_dirs(table, models=None, final_only=False):

@@ -12,6 +12,10 @@ rule evaluate:
         method=lambda wildcards: wildcards.stage.split("/")[0],
         round=lambda wildcards: 0 if wildcards.stage == "dense" else int(wildcards.stage.rsplit("round", 1)[1]),
     threads: config["threads"]["evaluate"]
+    resources:
+        gpu=GPU_JOBS,
+    group:
+        step_group
     wildcard_constraints:
         stage=r"dense|[A-Za-z0-9][A-Za-z0-9_-]*/round[1-9]\d*",
     log:

@@ -9,6 +9,3 @@ _spec.loader.exec_module(stale_lock)
 if workflow.is_main_process:
     stale_lock.clear_stale_lock()
 
-
-onstart:
-    stale_lock.record_lock_holder()

@@ -17,6 +17,10 @@ rule prune_round:
         device=config["device"],
         code=method_code,
     threads: config["threads"]["prune"]
+    resources:
+        gpu=GPU_JOBS,
+    group:
+        step_group
     log:
         f"{LOGS}/{{dataset}}/{{model}}/seed{{seed}}/{{method}}/round{{round}}/prune.log",
     benchmark:

@@ -10,6 +10,10 @@ rule train_dense:
         device=config["device"],
         code=step_digest("train"),
     threads: config["threads"]["train"]
+    resources:
+        gpu=GPU_JOBS,
+    group:
+        step_group
     log:
         f"{LOGS}/{{dataset}}/{{model}}/seed{{seed}}/dense/train.log",
     benchmark:

@@ -13,7 +13,7 @@ from weightmom.evaluation import evaluate, layer_flops
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, write_rows
 from weightmom.splits import load_split
-from weightmom.training import resolve_device
+from weightmom.devices import resolve_device
 
 
 def evaluate_checkpoint(
@@ -21,6 +21,7 @@ def evaluate_checkpoint(
     checkpoint_path: str | Path,
     data_dir: str | Path,
     device: str,
+    jobs_per_gpu: int = 1,
     metrics_out: str | Path,
     layers_out: str | Path,
     expect: Mapping[str, Any] | None = None,
@@ -29,7 +30,7 @@ def evaluate_checkpoint(
     test split (what tables report) and on the validation split (what choices are made
     on); `expect` as for prune_round."""
     checkpoint = load_checkpoint(checkpoint_path, **(expect or {}))
-    target = resolve_device(device)
+    target = resolve_device(device, jobs_per_gpu)
     splits = {name: load_split(Path(data_dir) / f"{name}.npz").to(target) for name in ("val", "test")}
     for split in splits.values():
         if split.input_shape != checkpoint.input_shape or split.num_classes != checkpoint.num_classes:

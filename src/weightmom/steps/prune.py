@@ -17,7 +17,8 @@ from weightmom.pruning import build_pruner
 from weightmom.pruning.schedule import keep_counts
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.steps.common import load_train, resume_file
-from weightmom.training import describe_device, momentum_buffers, resolve_device, train
+from weightmom.devices import describe_device, resolve_device
+from weightmom.training import momentum_buffers, train
 
 
 def prune_round(
@@ -34,6 +35,7 @@ def prune_round(
     dense_recipe: Mapping[str, Any] | None = None,
     accelerator: Mapping[str, Any] | None = None,
     device: str,
+    jobs_per_gpu: int = 1,
     out: str | Path,
     expect: Mapping[str, Any] | None = None,
 ) -> None:
@@ -59,7 +61,7 @@ def prune_round(
             f"{checkpoint_path}: is round {previous.meta.get('round')} of {previous.meta.get('method')!r}, "
             f"round {round_index} of {method!r} needs round {round_index - 1} of {expected_method!r}"
         )
-    target = resolve_device(device)
+    target = resolve_device(device, jobs_per_gpu)
     seed = int(previous.meta["seed"])
     data = load_train(data_dir, target)
     model = previous.build(target)

@@ -15,7 +15,8 @@ from weightmom.models import build_model, prunable_parameters
 from weightmom.provenance import code_state, settings_hash
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.steps.common import check_input_fits, load_train, resume_file
-from weightmom.training import describe_device, momentum_buffers, resolve_device, train
+from weightmom.devices import describe_device, resolve_device
+from weightmom.training import momentum_buffers, train
 
 
 def train_dense(
@@ -28,6 +29,7 @@ def train_dense(
     snapshot_epochs: Sequence[int] = (),
     accelerator: Mapping[str, Any] | None = None,
     device: str,
+    jobs_per_gpu: int = 1,
     out: str | Path,
 ) -> None:
     """Train the dense baseline every pruning method starts from (resumable per epoch).
@@ -38,7 +40,7 @@ def train_dense(
     code = code_state()  # now: the code that runs, not what the tree holds when training ends
     run_recipe = Recipe.from_dict(recipe, "dense recipe")
     speed = Accelerator.from_dict(accelerator or {})
-    target = resolve_device(device)
+    target = resolve_device(device, jobs_per_gpu)
     data = load_train(data_dir, target)
     torch.manual_seed(seed)
     model = build_model(model_name, data.input_shape, data.num_classes).to(target)

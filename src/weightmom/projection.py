@@ -1,0 +1,134 @@
+"""How long a config's training takes on a device: the jobs it plans, times the epoch time
+measured on that device for each model.
+
+The plan is weightmom.plan's; a dataset not yet prepared is sized from its source (see
+`dataset_size`). An epoch's time is measured with the project's trainer on synthetic images
+of the dataset's shape, at the recipe's batch size: a short timed run after a warm-up batch
+(see `images_per_second`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+
+from weightmom.models import build_model
+from weightmom.plan import PlannedJob
+from weightmom.recipe import Accelerator, Recipe
+from weightmom.splits import Split
+from weightmom.training import train
+
+# Image shape, classes and training-split size of the sources whose size is known before
+# they are read; imagefolder datasets are sized once prepared.
+KNOWN_SOURCES: dict[str, tuple[tuple[int, int, int], int, int]] = {
+    "digits": ((1, 8, 8), 10, 1797),
+    "cifar10": ((3, 32, 32), 10, 50_000),
+    "cifar100": ((3, 32, 32), 100, 50_000),
+}
+
+
+@dataclass(frozen=True)
+class DatasetSize:
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    train_images: int
+
+
+def dataset_size(spec: Mapping[str, Any], prepared: Path | None = None) -> DatasetSize | None:
+    """Shape, classes and training images of a dataset: read from its prepared train.npz
+    when there is one, else from its source (None for an imagefolder not yet prepared)."""
+    if prepared is not None and (prepared / "train.npz").exists():
+        with np.load(prepared / "train.npz") as arrays:
+            images, classes = arrays["images"], arrays["classes"]
+            return DatasetSize(tuple(images.shape[1:]), len(classes), images.shape[0])
+    known = KNOWN_SOURCES.get(spec.get("source"))
+    if known is None:
+        return None
+    shape, classes, images = known
+    if spec.get("source") == "digits":  # scikit-learn's split: the test part rounded up
+        images -= math.ceil(images * spec.get("test_fraction", 0.25))
+    images = spec.get("subset", {}).get("train", images)
+    return DatasetSize(shape, classes, images - round(images * spec.get("val_fraction", 0.1)))
+
+
+def images_per_second(
+    model_name: str,
+    size: DatasetSize,
+    batch_size: int,
+    device: torch.device,
+    accelerator: Accelerator = Accelerator(),
+    batches: int = 2,
+) -> float:
+    """Training images per second of `model_name` on `device`: the trainer over `batches`
+    batches of synthetic images, after one warm-up batch (allocator, kernels, cuDNN choice)."""
+    generator = torch.Generator().manual_seed(0)
+    count = batch_size * batches
+    data = Split(
+        torch.randint(0, 256, (count, *size.input_shape), dtype=torch.uint8, generator=generator),
+        torch.randint(0, size.num_classes, (count,), generator=generator),
+        tuple(str(i) for i in range(size.num_classes)),
+        torch.full((size.input_shape[0],), 0.5),
+        torch.full((size.input_shape[0],), 0.25),
+    ).to(device)
+    recipe = Recipe(epochs=1, batch_size=batch_size, lr=0.01, momentum=0.9, weight_decay=5e-4, lr_schedule="constant")
+    model = build_model(model_name, size.input_shape, size.num_classes).to(device)
+    warm_up = Split(data.images[:batch_size], data.labels[:batch_size], data.classes, data.mean, data.std)
+    train(model, warm_up, recipe, seed=0, accelerator=accelerator, description="warm-up")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    train(model, data, recipe, seed=0, accelerator=accelerator, description="timing")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return count / (time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class Projection:
+    seconds: float  # all planned training, one job after another
+    epochs: int
+    jobs: int
+    rates: dict[tuple[str, str], float]  # (dataset, model) -> measured images/s
+    unsized: list[str]  # datasets left out: their size is not known before preparing them
+
+
+def project(
+    jobs: Iterable[PlannedJob],
+    sizes: Mapping[str, DatasetSize | None],
+    device: torch.device,
+    accelerator: Accelerator = Accelerator(),
+    batches: int = 2,
+    rates: Mapping[tuple[str, str], float] | None = None,
+) -> Projection:
+    """The planned jobs' training time on `device`, from a rate per dataset and model:
+    given in `rates`, or measured here."""
+    jobs = list(jobs)
+    rates = dict(rates or {})
+    seconds, epochs, unsized = 0.0, 0, set()
+    for job in jobs:
+        size = sizes.get(job.dataset)
+        if size is None:
+            unsized.add(job.dataset)
+            continue
+        key = (job.dataset, job.model)
+        if key not in rates:
+            rates[key] = images_per_second(job.model, size, job.batch_size, device, accelerator, batches)
+        seconds += job.epochs * size.train_images / rates[key]
+        epochs += job.epochs
+    return Projection(seconds, epochs, len(jobs), rates, sorted(unsized))
+
+
+def describe_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"

@@ -1,0 +1,121 @@
+"""What a run says about its device before its first job: the plan it projects, the
+warning when `device: auto` finds no GPU, and the stop when a config needs one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from weightmom import projection
+from weightmom.errors import SpecError
+from weightmom.plan import training_plan
+from weightmom.preflight import preflight
+from weightmom.projection import DatasetSize, dataset_size, project
+
+from conftest import DIGITS_SPEC, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+
+
+def test_the_paper_plan_counts_each_training_job_once():
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    plan = training_plan(config)
+    dense = [job for job in plan if job.stage == "dense"]
+    rounds = [job for job in plan if job.stage != "dense"]
+    # 2 datasets x 3 models x 3 seeds; the ablation's VGG16-BN runs are the CIFAR-10 table's
+    assert len(dense) == 18 and {job.epochs for job in dense} == {160}
+    compared = len(config["tables"]["cifar10"]["methods"])
+    ablation_only = len(set(config["tables"]["cifar10_ablation"]["methods"]) - set(config["tables"]["cifar10"]["methods"]))
+    assert len(rounds) == (18 * compared + 3 * ablation_only) * 8
+    assert len({(j.dataset, j.model, j.seed, j.stage) for j in plan}) == len(plan)
+
+
+def test_a_dataset_is_sized_before_and_after_it_is_prepared(digits_dir):
+    before = dataset_size(DIGITS_SPEC)
+    with np.load(digits_dir / "train.npz") as arrays:
+        assert before == DatasetSize((1, 8, 8), 10, len(arrays["labels"]))
+    assert dataset_size(DIGITS_SPEC, digits_dir) == before
+    assert dataset_size({"source": "cifar10"}) == DatasetSize((3, 32, 32), 10, 45_000)
+    assert dataset_size({"source": "cifar100", "subset": {"train": 5000}, "val_fraction": 0.2}).train_images == 4000
+    assert dataset_size({"source": "imagefolder", "root": "x"}) is None
+
+
+def test_projected_seconds_are_epochs_times_images_over_the_measured_rate(monkeypatch):
+    monkeypatch.setattr(projection, "images_per_second", lambda model, *args: {"mlp": 100.0, "cnn": 50.0}[model])
+    config = reduced_demo_config()  # mlp, 2 seeds, 4 methods x 2 rounds; dense 3 epochs, rounds 1
+    plan = training_plan(config)
+    sizes = {"digits": DatasetSize((1, 8, 8), 10, 1000)}
+    estimate = project(plan, sizes, torch.device("cpu"))
+    assert estimate.jobs == 2 + 2 * 4 * 2 and estimate.epochs == 2 * 3 + 16 * 1
+    assert estimate.seconds == pytest.approx(estimate.epochs * 1000 / 100.0)
+    unsized = project(plan, {"digits": None}, torch.device("cpu"))
+    assert unsized.unsized == ["digits"] and unsized.seconds == 0
+
+
+def test_the_rate_is_measured_with_the_trainer():
+    rate = projection.images_per_second("mlp", DatasetSize((1, 8, 8), 10, 1000), 64, torch.device("cpu"))
+    assert 10 < rate < 1e7
+
+
+def _no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_auto_without_a_gpu_warns_with_the_projected_time(monkeypatch, tmp_path):
+    _no_gpu(monkeypatch)
+    monkeypatch.setattr(projection, "images_per_second", lambda *args: 20.0)
+    config = reduced_demo_config()
+    message = preflight("auto", training_plan(config), config["datasets"], tmp_path)
+    assert message.startswith("No GPU")
+    assert "18 jobs, 22 epochs" in message and "cnn" not in message and "mlp on digits 20 images/s" in message
+    seconds = 22 * dataset_size(config["datasets"]["digits"]).train_images / 20.0
+    assert f"about {projection.describe_duration(seconds)}" in message
+    assert preflight("cpu", training_plan(config), config["datasets"], tmp_path) == ""
+
+
+def test_a_config_that_needs_a_gpu_stops_without_one(monkeypatch, tmp_path):
+    _no_gpu(monkeypatch)
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(SpecError, match=rf"config device '{device}' needs a GPU, but PyTorch sees none"):
+            preflight(device, [], {}, tmp_path)
+
+
+def test_with_gpus_it_names_them_and_the_resources_setting(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"Card {index}")
+    message = preflight("auto", [], {}, tmp_path, jobs_per_gpu=2)
+    assert "cuda:0 Card 0, cuda:1 Card 1" in message and "--resources gpu=4" in message
+    with pytest.raises(SpecError, match="2 GPU"):
+        preflight("cuda:2", [], {}, tmp_path)
+
+
+def _workdir(tmp_path: Path, device: str) -> tuple[Path, str]:
+    workdir = copy_project(tmp_path)
+    config = reduced_demo_config()
+    config["device"] = device
+    return workdir, write_config(workdir, config)
+
+
+def test_the_workflow_says_it_once_before_the_first_job(tmp_path):
+    workdir, config = _workdir(tmp_path, "auto")
+    run = run_snakemake(workdir, "results/demo/data/digits/train.npz", "--cores", "1", "--configfile", config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = run.stdout + run.stderr
+    assert log.count("No GPU: PyTorch sees none") == 1
+    assert log.index("No GPU") < log.index("rule prepare_data")
+    assert "18 jobs, 22 epochs" in log
+
+
+def test_the_workflow_stops_before_any_job_when_the_config_needs_a_gpu(tmp_path):
+    workdir, config = _workdir(tmp_path, "cuda")
+    run = run_snakemake(workdir, "--cores", "1", "--configfile", config)
+    assert run.returncode != 0
+    assert "config device 'cuda' needs a GPU, but PyTorch sees none on this machine" in run.stderr
+    assert "no job was started" in run.stderr
+    assert not (workdir / "results").exists()
+    dry = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config)  # planning needs no GPU
+    assert dry.returncode == 0, dry.stderr[-2000:]
