@@ -130,9 +130,8 @@ def main() -> int:
 
     plan = training_plan(config)
     sizes = {name: dataset_size(config["datasets"][name]) for name in {job.dataset for job in plan}}
-    rates = {(job.dataset, job.model): epoch_rates[job.model] for job in plan if job.model in epoch_rates}
     unmeasured = sorted({job.model for job in plan} - set(epoch_rates))
-    estimate = project([job for job in plan if job.model in epoch_rates], sizes, device, speed, rates=rates)
+    estimate = project([job for job in plan if job.model in epoch_rates], sizes, device, speed, rates=epoch_rates)
     print(f"3. {Path(args.config).name}: {estimate.jobs:,} training jobs, {estimate.epochs:,} epochs: "
           f"{estimate.seconds / 3600:,.0f} {device.type.upper()}-hours on this {describe_device(device)} "
           f"(about {describe_duration(estimate.seconds)} on one device)"

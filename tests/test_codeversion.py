@@ -49,8 +49,12 @@ def test_shared_pruning_code_reruns_every_method(package):
     assert _changed_by(package, "pruning/allocation.py") == {("prune", p) for p in pruner_names()}
 
 
-def test_training_code_reruns_training_pruning_and_evaluation(package):
-    assert _changed_by(package, "training.py") == {("train", None), ("evaluate", None)} | {
+def test_training_code_reruns_training_and_pruning(package):
+    assert _changed_by(package, "training.py") == {("train", None)} | {("prune", p) for p in pruner_names()}
+
+
+def test_device_code_reruns_training_pruning_and_evaluation(package):
+    assert _changed_by(package, "devices.py") == {("train", None), ("evaluate", None)} | {
         ("prune", p) for p in pruner_names()
     }
 

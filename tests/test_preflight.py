@@ -70,7 +70,7 @@ def test_auto_without_a_gpu_warns_with_the_projected_time(monkeypatch, tmp_path)
     config = reduced_demo_config()
     message = preflight("auto", training_plan(config), config["datasets"], tmp_path)
     assert message.startswith("No GPU")
-    assert "18 jobs, 22 epochs" in message and "cnn" not in message and "mlp on digits 20 images/s" in message
+    assert "18 jobs, 22 epochs" in message and "cnn" not in message and "(mlp 20 images/s)" in message
     seconds = 22 * dataset_size(config["datasets"]["digits"]).train_images / 20.0
     assert f"about {projection.describe_duration(seconds)}" in message
     assert preflight("cpu", training_plan(config), config["datasets"], tmp_path) == ""

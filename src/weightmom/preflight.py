@@ -40,9 +40,9 @@ def cpu_projection(
     torch.set_num_threads(threads)
     sizes = {name: dataset_size(datasets[name], data_root / name) for name in {job.dataset for job in jobs}}
     estimate = project(jobs, sizes, torch.device("cpu"), accelerator)
-    rates = ", ".join(f"{model} on {dataset} {rate:,.0f} images/s" for (dataset, model), rate in sorted(estimate.rates.items()))
+    rates = ", ".join(f"{model} {rate:,.0f} images/s" for model, rate in sorted(estimate.rates.items()))
     text = (
-        f"Training still to do (checkpoints not made yet): {estimate.jobs} jobs, {estimate.epochs:,} epochs; at the speed measured just now on "
+        f"Training still to do (checkpoints not made yet): {estimate.jobs:,} jobs, {estimate.epochs:,} epochs; at the speed measured just now on "
         f"this CPU with {threads} thread(s) per job ({rates}), about {describe_duration(estimate.seconds)} "
         f"one job after another."
     )

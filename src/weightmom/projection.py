@@ -94,7 +94,7 @@ class Projection:
     seconds: float  # all planned training, one job after another
     epochs: int
     jobs: int
-    rates: dict[tuple[str, str], float]  # (dataset, model) -> measured images/s
+    rates: dict[str, float]  # model -> images/s (at its datasets' image shape)
     unsized: list[str]  # datasets left out: their size is not known before preparing them
 
 
@@ -104,24 +104,32 @@ def project(
     device: torch.device,
     accelerator: Accelerator = Accelerator(),
     batches: int = 2,
-    rates: Mapping[tuple[str, str], float] | None = None,
+    rates: Mapping[str, float] | None = None,
 ) -> Projection:
-    """The planned jobs' training time on `device`, from a rate per dataset and model:
-    given in `rates`, or measured here."""
+    """The planned jobs' training time on `device`, from a rate per model: given in
+    `rates`, or measured here, once per model, image shape and batch size (the number of
+    classes only changes the last layer, so CIFAR-100 runs at CIFAR-10's rate)."""
     jobs = list(jobs)
-    rates = dict(rates or {})
+    given = dict(rates or {})
+    measured: dict[tuple, float] = {}
+    shown: dict[str, float] = {}
     seconds, epochs, unsized = 0.0, 0, set()
     for job in jobs:
         size = sizes.get(job.dataset)
         if size is None:
             unsized.add(job.dataset)
             continue
-        key = (job.dataset, job.model)
-        if key not in rates:
-            rates[key] = images_per_second(job.model, size, job.batch_size, device, accelerator, batches)
-        seconds += job.epochs * size.train_images / rates[key]
+        if job.model in given:
+            rate = given[job.model]
+        else:
+            key = (job.model, size.input_shape, job.batch_size)
+            if key not in measured:
+                measured[key] = images_per_second(job.model, size, job.batch_size, device, accelerator, batches)
+            rate = measured[key]
+        shown[job.model] = rate
+        seconds += job.epochs * size.train_images / rate
         epochs += job.epochs
-    return Projection(seconds, epochs, len(jobs), rates, sorted(unsized))
+    return Projection(seconds, epochs, len(jobs), shown, sorted(unsized))
 
 
 def describe_duration(seconds: float) -> str:

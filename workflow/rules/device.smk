@@ -30,7 +30,7 @@ def announce_device():
         result = subprocess.run(
             [
                 sys.executable, "-m", "weightmom", "preflight", "--device", config["device"],
-                "--threads", str(config["threads"]["train"]), "--plan", plan.name,
+                "--threads", str(min(config["threads"]["train"], workflow.cores)), "--plan", plan.name,
                 "--datasets", as_json(config["datasets"]), "--data-root", f"{OUT}/data",
                 "--accelerator", as_json(config["accelerator"]),
             ],
