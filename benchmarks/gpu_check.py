@@ -34,7 +34,7 @@ import torch
 import yaml
 from scipy.stats import bootstrap
 
-from weightmom.devices import describe_device
+from weightmom.devices import describe_device, resolve_device
 from weightmom.plan import training_plan
 from weightmom.projection import DatasetSize, dataset_size, describe_duration, images_per_second, project
 from weightmom.recipe import Accelerator, Recipe
@@ -108,10 +108,8 @@ def main() -> int:
         print("No CUDA GPU: PyTorch sees none here, so the GPU benchmark did not run (the GPU tests above were "
               "skipped for the same reason). Run `make gpu-check` on a GPU machine.")
         return 0
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    else:
+    device = resolve_device(args.device)  # a GPU slot of its own, as a job would take
+    if device.type == "cpu":
         torch.set_num_threads(2)
     config = yaml.safe_load(Path(args.config).read_text())
     speed = Accelerator.from_dict(config.get("accelerator", {}))

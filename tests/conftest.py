@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from weightmom import gpu_slots
 from weightmom.splits import load_split
 from weightmom.steps.data import prepare_data
 from weightmom.steps.train import train_dense
@@ -21,6 +22,16 @@ WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "config", "environment.ym
 
 DIGITS_SPEC = {"source": "digits", "test_fraction": 0.25, "split_seed": 0}
 FAST_RECIPE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
+
+
+@pytest.fixture(autouse=True)
+def private_gpu_slots(tmp_path_factory, monkeypatch):
+    """Each test claims GPU slots (weightmom.gpu_slots) in its own lock folder, it and the
+    jobs it starts, and gives back what it claimed: on a GPU machine a slot the test process
+    kept would make later jobs wait, and a real run on the node would make the tests wait."""
+    monkeypatch.setenv(gpu_slots.LOCK_DIR_VARIABLE, str(tmp_path_factory.mktemp("gpu-slots")))
+    yield
+    gpu_slots.release_all()
 
 
 @pytest.fixture(scope="session")

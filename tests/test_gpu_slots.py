@@ -55,12 +55,6 @@ def holders():
         process.wait()
 
 
-@pytest.fixture(autouse=True)
-def _release():
-    yield
-    gpu_slots.release_all()
-
-
 def test_jobs_take_different_devices_and_a_killed_job_frees_its_own(tmp_path, holders):
     first, second = _holder(tmp_path, "gpu-a,gpu-b"), _holder(tmp_path, "gpu-a,gpu-b")
     holders += [first, second]
@@ -127,3 +121,15 @@ def test_jobs_per_gpu_reaches_the_steps_from_the_environment(monkeypatch):
     args = _parser().parse_args(["evaluate", "--threads", "1", "--device", "auto", "--checkpoint", "c", "--data", "d",
                                  "--metrics-out", "m", "--layers-out", "l"])
     assert args.jobs_per_gpu == 3
+
+
+def test_a_freed_slot_goes_to_the_least_busy_device(tmp_path, holders):
+    started = []
+    for _ in range(3):  # one after another: a slot 0, b slot 0, a slot 1
+        holders.append(_holder(tmp_path, "gpu-a,gpu-b", 2))
+        started.append(_device_of(holders[-1]))
+    assert started == [0, 1, 0]
+    for job in holders[:2]:  # a's first job and b's job end; a still runs one
+        job.kill()
+        job.wait()
+    assert gpu_slots.try_claim(["gpu-a", "gpu-b"], 2, tmp_path).device_index == 1

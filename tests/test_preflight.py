@@ -70,7 +70,7 @@ def test_auto_without_a_gpu_warns_with_the_projected_time(monkeypatch, tmp_path)
     config = reduced_demo_config()
     message = preflight("auto", training_plan(config), config["datasets"], tmp_path)
     assert message.startswith("No GPU")
-    assert "18 jobs, 22 epochs" in message and "cnn" not in message and "(mlp 20 images/s)" in message
+    assert "18 job(s), 22 epochs" in message and "cnn" not in message and "(mlp 20 images/s)" in message
     seconds = 22 * dataset_size(config["datasets"]["digits"]).train_images / 20.0
     assert f"about {projection.describe_duration(seconds)}" in message
     assert preflight("cpu", training_plan(config), config["datasets"], tmp_path) == ""
@@ -100,16 +100,25 @@ def _workdir(tmp_path: Path, device: str) -> tuple[Path, str]:
     return workdir, write_config(workdir, config)
 
 
+NO_GPU_HERE = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+
+
+@NO_GPU_HERE
 def test_the_workflow_says_it_once_before_the_first_job(tmp_path):
     workdir, config = _workdir(tmp_path, "auto")
-    run = run_snakemake(workdir, "results/demo/data/digits/train.npz", "--cores", "1", "--configfile", config)
+    data_only = run_snakemake(workdir, "results/demo/data/digits/train.npz", "--cores", "1", "--configfile", config)
+    assert data_only.returncode == 0, data_only.stderr[-3000:]
+    assert "GPU" not in data_only.stdout + data_only.stderr  # no job of this run needs a device
+    target = "results/demo/runs/digits/mlp/seed0/magnitude/round1/checkpoint.pt"
+    run = run_snakemake(workdir, target, "--cores", "1", "--configfile", config)
     assert run.returncode == 0, run.stderr[-3000:]
     log = run.stdout + run.stderr
     assert log.count("No GPU: PyTorch sees none") == 1
-    assert log.index("No GPU") < log.index("rule prepare_data")
-    assert "18 jobs, 22 epochs" in log
+    assert log.index("No GPU") < log.index("rule train_dense")
+    assert "This run trains 2 job(s), 4 epochs" in log  # the dense run (3 epochs) and one round (1)
 
 
+@NO_GPU_HERE
 def test_the_workflow_stops_before_any_job_when_the_config_needs_a_gpu(tmp_path):
     workdir, config = _workdir(tmp_path, "cuda")
     run = run_snakemake(workdir, "--cores", "1", "--configfile", config)

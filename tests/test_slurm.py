@@ -4,6 +4,7 @@ workflow goes through sbatch and ends with the same tables as a local run."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from weightmom.checkpoint import load_checkpoint
 
 from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
@@ -125,3 +128,28 @@ def test_demo_through_sbatch_matches_a_local_run(cluster, tmp_path):
     assert all("COMPLETED" in line for line in submitted), accounting
     planned = submissions.count((on_slurm / "plan.log").read_text(), submissions.local_rules(on_slurm))
     assert planned["with groups"] == len(submitted) and planned["without groups"] == 11
+
+
+def test_a_failed_evaluation_keeps_the_checkpoint_its_submission_made(cluster, tmp_path):
+    """The evaluation dies in the submission that also trained the round: the finished
+    checkpoint stays (keep-incomplete; outputs are written whole or not at all), and the
+    next run evaluates it without training it again."""
+    workdir = _workdir(tmp_path / "slurm", _config())
+    profile = str(_cpu_profile(workdir))
+    fault = {"file": "lottery/round1/metrics.parquet", "when": "mid-write", "kill": "job", "marker": str(tmp_path / "fired")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests/faults"), "WEIGHTMOM_FAULTS": json.dumps([fault])}
+    failed = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", "config/test.yaml", "--profile", profile],
+        cwd=workdir, capture_output=True, text=True, timeout=1200, env=env,
+    )
+    assert failed.returncode != 0 and (tmp_path / "fired").exists(), failed.stderr[-3000:]
+    round_dir = workdir / "results/demo/runs/digits/mlp/seed0/lottery/round1"
+    checkpoint = round_dir / "checkpoint.pt"
+    assert checkpoint.exists() and not (round_dir / "metrics.parquet").exists()
+    made = checkpoint.stat().st_mtime_ns
+    load_checkpoint(checkpoint)
+
+    rerun = _snakemake(workdir, "--profile", profile)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert checkpoint.stat().st_mtime_ns == made  # evaluated, not trained again
+    assert (round_dir / "metrics.parquet").exists()

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from weightmom.errors import SpecError, WeightMomError
@@ -151,7 +152,7 @@ def _preflight(args: argparse.Namespace) -> None:
     from weightmom.preflight import preflight
 
     try:
-        jobs = [PlannedJob(**job) for job in json.loads(open(args.plan).read())]
+        jobs = [PlannedJob(**job) for job in json.loads(Path(args.plan).read_text())]
     except (OSError, ValueError, TypeError) as exc:
         raise SpecError(f"--plan {args.plan}: not a list of planned jobs ({exc})") from None
     message = preflight(

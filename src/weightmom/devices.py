@@ -23,11 +23,7 @@ def visible_gpu_ids() -> list[str]:
     """A lasting identity per GPU this process sees: host and UUID (indices are renumbered
     per process by CUDA_VISIBLE_DEVICES, UUIDs are not)."""
     host = socket.gethostname()
-    ids = []
-    for index in range(torch.cuda.device_count()):
-        uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
-        ids.append(f"{host}-{uuid}" if uuid is not None else f"{host}-cuda{index}")
-    return ids
+    return [f"{host}-{torch.cuda.get_device_properties(index).uuid}" for index in range(torch.cuda.device_count())]
 
 
 def resolve_device(name: str, jobs_per_gpu: int = 1) -> torch.device:

@@ -60,22 +60,32 @@ def _try_lock(path: Path) -> IO[bytes] | None:
 
 
 def try_claim(device_ids: Sequence[str], jobs_per_gpu: int, directory: Path | None = None) -> Slot | None:
-    """A free slot, claimed for the life of this process, or None when all are taken."""
+    """A free slot on the least busy device, claimed for the life of this process, or None
+    when all are taken. Every free slot is locked for a moment to count them, then all but
+    the chosen one are let go."""
     if jobs_per_gpu < 1:
         raise ValueError(f"jobs_per_gpu must be >= 1, got {jobs_per_gpu}")
     folder = directory or lock_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    for slot in range(jobs_per_gpu):
-        for index, device_id in enumerate(device_ids):
-            path = folder / _lock_name(device_id, slot)
-            handle = _try_lock(path)
+    free: dict[tuple[int, int], IO[bytes]] = {}
+    for index, device_id in enumerate(device_ids):
+        for slot in range(jobs_per_gpu):
+            handle = _try_lock(folder / _lock_name(device_id, slot))
             if handle is not None:
-                handle.truncate(0)
-                handle.write(f"{os.getpid()}\n".encode())
-                handle.flush()
-                _held.append(handle)
-                return Slot(index, device_id, slot, path)
-    return None
+                free[(index, slot)] = handle
+    if not free:
+        return None
+    busy = {index: jobs_per_gpu - sum(i == index for i, _ in free) for index in range(len(device_ids))}
+    index, slot = min(free, key=lambda key: (busy[key[0]], key))
+    for key, handle in free.items():
+        if key != (index, slot):
+            handle.close()
+    handle = free[(index, slot)]
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n".encode())
+    handle.flush()
+    _held.append(handle)
+    return Slot(index, device_ids[index], slot, folder / _lock_name(device_ids[index], slot))
 
 
 def claim(

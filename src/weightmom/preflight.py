@@ -15,7 +15,8 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from weightmom.errors import SpecError
-from weightmom.projection import PlannedJob, dataset_size, describe_duration, project
+from weightmom.plan import PlannedJob
+from weightmom.projection import dataset_size, describe_duration, project
 from weightmom.recipe import Accelerator
 
 
@@ -36,13 +37,12 @@ def cpu_projection(
     threads: int,
 ) -> str:
     if not jobs:
-        return "No training left to run."
-    torch.set_num_threads(threads)
+        return "This run trains nothing."
     sizes = {name: dataset_size(datasets[name], data_root / name) for name in {job.dataset for job in jobs}}
     estimate = project(jobs, sizes, torch.device("cpu"), accelerator)
     rates = ", ".join(f"{model} {rate:,.0f} images/s" for model, rate in sorted(estimate.rates.items()))
     text = (
-        f"Training still to do (checkpoints not made yet): {estimate.jobs:,} jobs, {estimate.epochs:,} epochs; at the speed measured just now on "
+        f"This run trains {estimate.jobs:,} job(s), {estimate.epochs:,} epochs; at the speed measured just now on "
         f"this CPU with {threads} thread(s) per job ({rates}), about {describe_duration(estimate.seconds)} "
         f"one job after another."
     )

@@ -20,7 +20,6 @@ os.environ.update(WEIGHTMOM_JOBS_PER_GPU=str(config["jobs_per_gpu"]))
 # whether or not the user activated the virtual environment.
 envvars:
     "PATH",
-    "WEIGHTMOM_JOBS_PER_GPU",
 
 
 SEARCH_PATH = os.environ["PATH"]

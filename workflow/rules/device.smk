@@ -1,31 +1,44 @@
-# Before the first job of a local run: what device the jobs get. `device: auto` without a
-# GPU says so, with the projected training time here; a config that needs a GPU
-# (`device: cuda`) stops on a machine without one (weightmom.preflight). Cluster runs skip
-# it: the submit host is not where jobs run.
+# Before the first job of a local run that trains or evaluates: what device the jobs get.
+# `device: auto` without a GPU says so, with the projected time of this run's training
+# here; a config that needs a GPU (`device: cuda`) stops on a machine without one
+# (weightmom.preflight). Cluster runs skip it: the submit host is not where jobs run.
 import dataclasses
+import json
+import os
+import sys
 import subprocess
 import tempfile
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from weightmom.plan import training_plan
+from weightmom.plan import PlannedJob
+
+# Rules whose jobs train (with the recipe they follow), and those that run on the device.
+TRAINING_RULES = {"train_dense": "dense", "prune_round": "finetune"}
+DEVICE_RULES = {"train_dense", "prune_round", "evaluate"}
 
 
-def pending_training():
-    """The training jobs whose checkpoint is not there yet."""
-    return [
-        job
-        for job in training_plan(config)
-        if not os.path.exists(f"{run_dir(job.dataset, job.model, job.seed)}/{job.stage}/checkpoint.pt")
-    ]
+def planned_training(jobs):
+    """This run's training jobs (Snakemake's plan: targets, --until and reruns included)."""
+    planned = []
+    for job in jobs:
+        if job.rule.name not in TRAINING_RULES:
+            continue
+        recipe, w = config["training"][TRAINING_RULES[job.rule.name]], job.wildcards
+        stage = "dense" if job.rule.name == "train_dense" else f"{w.method}/round{w.round}"
+        planned.append(PlannedJob(w.dataset, w.model, int(w.seed), stage, recipe["epochs"], recipe["batch_size"]))
+    return planned
 
 
 def announce_device():
     if config["device"] == "cpu" or not workflow.local_exec or workflow.touch:
         return
+    jobs = list(workflow.dag.needrun_jobs())
+    if not any(job.rule.name in DEVICE_RULES for job in jobs):
+        return
     with tempfile.NamedTemporaryFile("w", suffix=".json") as plan:
-        json.dump([dataclasses.asdict(job) for job in pending_training()], plan)
+        json.dump([dataclasses.asdict(job) for job in planned_training(jobs)], plan)
         plan.flush()
         result = subprocess.run(
             [
@@ -39,5 +52,8 @@ def announce_device():
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or [f"preflight failed with exit status {result.returncode}"]
         raise WorkflowError(lines[-1])
-    if result.stdout.strip():
-        logger.warning(result.stdout.strip())
+    message = result.stdout.strip()
+    if message.startswith("No GPU"):
+        logger.warning(message)
+    elif message:
+        logger.info(message)
