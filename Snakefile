@@ -27,6 +27,10 @@ onstart:
     announce_device()
 
 
+onsuccess:
+    logger.info(made_summary())
+
+
 rule all:
     input:
         all_targets(),

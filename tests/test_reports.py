@@ -1,6 +1,8 @@
 """Metric files, the paper table and the figure, from hand-made metric rows."""
 
 import json
+import shutil
+import subprocess
 
 import pandas as pd
 import pytest
@@ -67,12 +69,31 @@ def test_latex_table_is_booktabs_and_ablation_shows_options(row_files, tmp_path)
     tex = (tmp_path / "t/toy.tex").read_text()
     lines = tex.splitlines()
     assert lines[2].startswith(r"\begin{tabular}{llll") and r"\toprule" in lines and r"\bottomrule" in lines
-    assert r"\textbf{wm}" in tex and r"$91.00 \pm 1.41$" in tex and r"\textbf{$87.00 \pm 1.41$}" in tex
+    assert r"\textbf{wm}" in tex and r"$91.00 \pm 1.41$" in tex and r"{\boldmath $87.00 \pm 1.41$}" in tex
     header = lines[4]
     assert header.startswith("Model & Method & beta & pruner & Dense top-1")
     assert r"0.5 & weightmom" in tex and r"- & magnitude" in tex
     markdown = (tmp_path / "t/toy.md").read_text()
     assert "| beta   | pruner" in markdown
+
+
+def test_single_seed_markdown_keeps_each_columns_decimals(row_files, tmp_path):
+    _table([row_files[i] for i in (0, 2, 3, 6, 7)], tmp_path)  # seed 0 alone: no spread to show
+    rows = [line for line in (tmp_path / "t/toy.md").read_text().splitlines() if line.startswith("| net")]
+    cells = [[cell.strip(" *") for cell in line.split("|")[1:-1]] for line in rows]
+    assert cells[0][2:6] == ["90.00", "88.00", "88.00", "2.00"]  # dense, top-1, val top-1, drop: two decimals
+    assert cells[0][6] == "15.0" and cells[1][5] == "10.00"  # compression: one decimal; mag's drop
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex here (apt-get install texlive-latex-recommended)")
+def test_the_latex_table_compiles(row_files, tmp_path):
+    _table(row_files, tmp_path, kind="ablation", options={"wm": {"beta": 0.5}})
+    document = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{toy.tex}\n\\end{document}\n"
+    (tmp_path / "t/doc.tex").write_text(document)
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path / "t",
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert (tmp_path / "t/doc.pdf").exists()
 
 
 def test_collect_gives_every_method_its_round_zero(row_files, tmp_path):

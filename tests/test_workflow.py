@@ -129,6 +129,9 @@ def test_demo_workflow_end_to_end(tmp_path):
     config_path = write_config(workdir, config)
     run = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert run.returncode == 0, run.stderr[-3000:]
+    ending = (run.stdout + run.stderr).rstrip().splitlines()[-8:]
+    assert any(line.startswith("Done. Experiment 'demo': everything is under results/demo/") for line in ending), ending
+    assert any("results/demo/tables/<table>.md" in line and "digits, digits_ablation" in line for line in ending), ending
 
     metrics = pd.read_parquet(workdir / "results/demo/metrics.parquet")
     methods, seeds, rounds = list(config["methods"]), config["seeds"], config["pruning"]["rounds"]

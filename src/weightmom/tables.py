@@ -80,11 +80,16 @@ def _pm(row: pd.Series, stat: str, digits: int, latex: bool) -> str:
     return f"${text}$" if latex else text
 
 
+def _latex_bold(text: str) -> str:
+    """Bold in LaTeX: \\textbf does not reach inside math, so a $...$ cell goes under \\boldmath."""
+    return rf"{{\boldmath {text}}}" if text.startswith("$") else rf"\textbf{{{text}}}"
+
+
 def _cells(
     table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]], latex: bool
 ) -> tuple[pd.DataFrame, int]:
     """Formatted cells, and how many leading columns hold text (model, method, options)."""
-    bold: Callable[[str], str] = (lambda text: rf"\textbf{{{text}}}") if latex else (lambda text: f"**{text}**")
+    bold: Callable[[str], str] = _latex_bold if latex else (lambda text: f"**{text}**")
     escape: Callable[[str], str] = (lambda text: str(text).replace("_", r"\_")) if latex else str
     option_keys = sorted({key for method in table["method"] for key in options.get(method, {})})
     shown = pd.DataFrame(
@@ -105,7 +110,8 @@ def _cells(
 
 
 def to_markdown(table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]] = {}) -> str:
-    return _cells(table, target, tolerance, options, latex=False)[0].to_markdown(index=False) + "\n"
+    # tabulate would parse the formatted numbers back and print them its own way (16.4, 19.60)
+    return _cells(table, target, tolerance, options, latex=False)[0].to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def to_latex(table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]] = {}) -> str:
