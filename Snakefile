@@ -11,6 +11,9 @@ if not workflow.overwrite_configfiles:  # --config values alone still apply on t
     configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/locks.smk"

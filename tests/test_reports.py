@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -81,8 +82,10 @@ def test_single_seed_markdown_keeps_each_columns_decimals(row_files, tmp_path):
     _table([row_files[i] for i in (0, 2, 3, 6, 7)], tmp_path)  # seed 0 alone: no spread to show
     rows = [line for line in (tmp_path / "t/toy.md").read_text().splitlines() if line.startswith("| net")]
     cells = [[cell.strip(" *") for cell in line.split("|")[1:-1]] for line in rows]
-    assert cells[0][2:6] == ["90.00", "88.00", "88.00", "2.00"]  # dense, top-1, val top-1, drop: two decimals
-    assert cells[0][6] == "15.0" and cells[1][5] == "10.00"  # compression: one decimal; mag's drop
+    # model, method, dense, top-1, its CI, vs wm, val top-1, drop, compression, ...
+    assert [cells[0][i] for i in (2, 3, 6, 7)] == ["90.00", "88.00", "88.00", "2.00"]  # two decimals
+    assert cells[0][8] == "15.0" and cells[1][7] == "10.00"  # compression: one decimal; mag's drop
+    assert cells[0][4] == "-" and cells[0][5] == "reference" and cells[1][5] == "-8.00"  # one seed, no predictions
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex here (apt-get install texlive-latex-recommended)")
@@ -132,3 +135,55 @@ def test_density_figure_from_layer_rows(tmp_path):
             paths.append(path)
     reports.make_density_figure(title="toy", layer_rows=paths, methods=["wm", "mag"], out=tmp_path / "d.png")
     assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_confidence_interval_and_paired_difference_by_hand(row_files, tmp_path):
+    # wm top-1 88, 86 over two seeds: mean 87, sem 1, t(0.975, 1 df) = 12.7062 -> 87 +- 12.71
+    # mag - wm per seed: 80 - 88 = -8, 82 - 86 = -4: mean -6, sem 2 -> -6 +- 25.41
+    table = _table(row_files, tmp_path).set_index("method")
+    assert table.loc["wm", "top1_ci_low"] == pytest.approx(87 - 12.7062, abs=1e-3)
+    assert table.loc["wm", "top1_ci_high"] == pytest.approx(87 + 12.7062, abs=1e-3)
+    assert table.loc["mag", "diff_mean"] == pytest.approx(-6.0)
+    assert table.loc["mag", "diff_ci_low"] == pytest.approx(-6 - 2 * 12.7062, abs=1e-3)
+    assert table.loc["mag", "diff_ci_high"] == pytest.approx(-6 + 2 * 12.7062, abs=1e-3)
+    assert table.loc["mag", "diff_basis"] == "paired t over 2 seeds" and table.loc["wm", "reference"] == "wm"
+    markdown = (tmp_path / "t/toy.md").read_text()
+    assert "[74.29, 99.71]" in markdown and "-6.00 [-31.41, +19.41]" in markdown and "| reference" in markdown
+
+
+def test_single_seed_difference_is_a_paired_bootstrap_over_test_images():
+    from weightmom.tables import paired_bootstrap
+
+    reference = np.ones(200, dtype=bool)
+    worse = reference.copy()
+    worse[:10] = False  # wrong on 10 of the 200 images the reference gets right: -5 points
+    low, high = paired_bootstrap(worse, reference)
+    assert low < -5 < high and -10 < low and high <= 0  # every resample loses, never gains
+    assert paired_bootstrap(reference, reference) == (0.0, 0.0)
+    swapped = reference.copy()
+    swapped[:10], swapped[10:20] = False, True  # as good overall, different images
+    low, high = paired_bootstrap(swapped, np.r_[np.ones(10, bool), np.zeros(10, bool), np.ones(180, bool)])
+    assert low < 0 < high
+
+
+def test_a_single_seed_table_bootstraps_over_the_final_rounds_predictions(row_files, tmp_path):
+    from weightmom.metrics import PREDICTION_SCHEMA
+
+    labels = np.arange(100) % 10
+    files = []
+    for method, wrong in (("wm", 12), ("mag", 20)):  # 88% and 80% on the same 100 images
+        predicted = labels.copy()
+        predicted[:wrong] = (labels[:wrong] + 1) % 10
+        rows = [{"dataset": "toy", "model": "net", "method": method, "seed": 0, "round": 2, "index": i,
+                 "label": int(label), "predicted": int(guess)} for i, (label, guess) in enumerate(zip(labels, predicted))]
+        files.append(tmp_path / f"{method}-predictions.parquet")
+        write_rows(rows, PREDICTION_SCHEMA, files[-1])
+    reports.make_table(
+        title="Toy", kind="paper", metric_rows=[row_files[i] for i in (0, 2, 3, 6, 7)], models=["net"],
+        methods=["wm", "mag"], target_compression=15, tolerance=1.0, method_options={},
+        out_prefix=tmp_path / "t/toy", prediction_rows=files,
+    )
+    mag = pd.read_parquet(tmp_path / "t/toy.parquet").set_index("method").loc["mag"]
+    assert mag["diff_basis"] == "paired bootstrap over 100 test images"
+    assert mag["diff_mean"] == pytest.approx(-8.0)  # from the metric rows: 80 - 88
+    assert -8 < mag["diff_ci_high"] <= 0 and mag["diff_ci_low"] < -8  # mag is wrong wherever wm is, and on 8 more

@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--metrics-out", required=True)
     evaluate.add_argument("--layers-out", required=True)
+    evaluate.add_argument("--predictions-out", help="a row per test image: label and predicted class")
     _add_expectations(evaluate, stage=True)
 
     collect = add("collect", "Gather row files into results/<experiment>/metrics.parquet and layers.parquet.")
@@ -123,12 +124,14 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--tolerance", type=float, required=True, help="accuracy drop (points) for the max-compression column")
     table.add_argument("--method-options", type=_json_object, default={}, help="method -> options, shown in ablation tables")
     table.add_argument("--metric-rows", nargs="+", required=True)
+    table.add_argument("--prediction-rows", nargs="*", default=[], help="final rounds' test predictions (paired bootstrap)")
     table.add_argument("--out-prefix", required=True)
 
     figure = add("figure", "Plot top-1 against compression for one dataset and model.")
     figure.add_argument("--title", required=True)
     figure.add_argument("--methods", nargs="+", required=True)
     figure.add_argument("--metric-rows", nargs="+", required=True)
+    figure.add_argument("--target-compression", type=float, help="marked and ticked on the compression axis")
     figure.add_argument("--out", required=True)
 
     density = add("density-figure", "Plot each layer's density after the final round, one line per method.")
@@ -206,7 +209,8 @@ def _run(args: argparse.Namespace) -> None:
     elif args.step == "evaluate":
         steps.evaluate_checkpoint(
             checkpoint_path=args.checkpoint, data_dir=args.data, device=args.device, jobs_per_gpu=args.jobs_per_gpu,
-            metrics_out=args.metrics_out, layers_out=args.layers_out, expect=_expectations(args),
+            metrics_out=args.metrics_out, layers_out=args.layers_out, predictions_out=args.predictions_out,
+            expect=_expectations(args),
         )
     elif args.step == "collect":
         steps.collect(
@@ -218,10 +222,13 @@ def _run(args: argparse.Namespace) -> None:
         steps.make_table(
             title=args.title, kind=args.kind, metric_rows=args.metric_rows, models=args.models, methods=args.methods,
             target_compression=args.target_compression, tolerance=args.tolerance,
-            method_options=args.method_options, out_prefix=args.out_prefix,
+            method_options=args.method_options, out_prefix=args.out_prefix, prediction_rows=args.prediction_rows,
         )
     elif args.step == "figure":
-        steps.make_figure(title=args.title, metric_rows=args.metric_rows, methods=args.methods, out=args.out)
+        steps.make_figure(
+            title=args.title, metric_rows=args.metric_rows, methods=args.methods, out=args.out,
+            target_compression=args.target_compression,
+        )
     elif args.step == "density-figure":
         steps.make_density_figure(title=args.title, layer_rows=args.layer_rows, methods=args.methods, out=args.out)
 

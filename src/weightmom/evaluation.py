@@ -38,6 +38,19 @@ def evaluate(model: nn.Module, data: Split, batch_size: int = 1024) -> Accuracy:
 
 
 @torch.no_grad()
+def predicted_labels(model: nn.Module, data: Split, batch_size: int = 1024) -> torch.Tensor:
+    """The top-1 class of every image of `data`, in its order, on the CPU: what a paired
+    comparison of two networks on the same images needs."""
+    model.eval()
+    count = data.labels.shape[0]
+    batches = [
+        model(data.normalise(data.images[begin : begin + batch_size])).argmax(dim=1).cpu()
+        for begin in range(0, count, batch_size)
+    ]
+    return torch.cat(batches) if batches else torch.zeros(0, dtype=torch.int64)
+
+
+@torch.no_grad()
 def layer_flops(model: nn.Module, input_shape: tuple[int, int, int], device: torch.device) -> dict[str, int]:
     """Multiply-accumulates per image of every conv and linear layer, keyed by weight name.
 

@@ -71,6 +71,17 @@ LAYER_SCHEMA = pa.schema(
     ]
 )
 
+# One row per test image of an evaluated checkpoint: its label and the predicted class, in
+# the test split's order. Two methods' files pair image by image (tables' paired bootstrap).
+PREDICTION_SCHEMA = pa.schema(
+    _KEY_FIELDS
+    + [
+        pa.field("index", pa.int32()),
+        pa.field("label", pa.int32()),
+        pa.field("predicted", pa.int32()),
+    ]
+)
+
 
 def write_rows(rows: Sequence[Mapping], schema: pa.Schema, path: str | Path) -> None:
     """Write rows (dicts with every schema column but `schema_version`) as Parquet."""

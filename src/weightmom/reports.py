@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, expand_dense, read_rows, write_table
+from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, expand_dense, read_rows, write_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,20 +40,28 @@ def make_table(
     tolerance: float,
     method_options: Mapping[str, Mapping[str, Any]],
     out_prefix: str | Path,
+    prediction_rows: Sequence[str | Path] = (),
 ) -> None:
-    """A paper table; an `ablation` table also shows each method's options as columns."""
+    """A paper table; an `ablation` table also shows each method's options as columns.
+    `prediction_rows` (the final rounds' test predictions) give single-seed rows their
+    paired bootstrap interval."""
     from weightmom.tables import summary_table, write_table_files
 
     frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
+    predictions = read_rows(prediction_rows, PREDICTION_SCHEMA) if prediction_rows else None
     options = method_options if kind == "ablation" else {}
-    write_table_files(summary_table(frame, models, methods, tolerance), out_prefix, title, target_compression, tolerance, options)
+    table = summary_table(frame, models, methods, tolerance, predictions)
+    write_table_files(table, out_prefix, title, target_compression, tolerance, options)
 
 
-def make_figure(*, title: str, metric_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path) -> None:
+def make_figure(
+    *, title: str, metric_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path,
+    target_compression: float | None = None,
+) -> None:
     from weightmom.plots import accuracy_vs_compression
 
     frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
-    accuracy_vs_compression(frame, methods, title, out)
+    accuracy_vs_compression(frame, methods, title, out, target_compression)
 
 
 def make_density_figure(*, title: str, layer_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path) -> None:

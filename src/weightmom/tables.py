@@ -3,20 +3,97 @@
 Top-1 is on the test split (what the paper reports); the validation top-1 beside it is
 what choices are made on. Top-1 values are percentages; mean and sample standard
 deviation are over seeds. The best method per model (highest pruned test top-1) is bold.
-Written as .md, .tex (booktabs), .csv and .parquet; the last two are numeric.
+
+Uncertainty (scipy.stats): a 95% t-interval of the mean top-1 over seeds, and for every
+method its paired difference to the reference method (WeightMom when the table has it,
+else its first method): over seeds, the mean difference of the same seed's two runs with
+its 95% t-interval; with a single seed, a paired percentile bootstrap over the test
+images (both networks' predictions on the same images). Written as .md, .tex (booktabs),
+.csv and .parquet; the last two are numeric.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from weightmom.atomic import atomic_path, atomic_write_text
 from weightmom.metrics import write_table
 
 STATS = ["dense_top1", "top1", "val_top1", "drop", "compression", "flops_reduction", "max_compression"]
+REFERENCE = "weightmom"
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 4000
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float]:
+    """The 95% t-interval of the mean of `values`; NaNs for fewer than two values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    mean, error = values.mean(), stats.sem(values)
+    if error == 0:
+        return float(mean), float(mean)
+    low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=mean, scale=error)
+    return float(low), float(high)
+
+
+def paired_bootstrap(correct: np.ndarray, reference: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the top-1 difference (points) of two networks
+    judged on the same images (`correct`, `reference`: one bool per image, same order)."""
+    if np.array_equal(correct, reference):
+        return 0.0, 0.0
+    result = stats.bootstrap(
+        (correct.astype(float), reference.astype(float)),
+        lambda a, b, axis: (a.mean(axis=axis) - b.mean(axis=axis)) * 100,
+        paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+        confidence_level=CONFIDENCE, random_state=seed,
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _correct_on_test(predictions: pd.DataFrame | None, model: str, method: str, seed: int, round_index: int) -> np.ndarray | None:
+    if predictions is None:
+        return None
+    rows = predictions[
+        (predictions["model"] == model) & (predictions["method"] == method)
+        & (predictions["seed"] == seed) & (predictions["round"] == round_index)
+    ].sort_values("index")
+    return (rows["predicted"] == rows["label"]).to_numpy() if len(rows) else None
+
+
+def paired_differences(finals: pd.DataFrame, methods: Sequence[str], predictions: pd.DataFrame | None) -> pd.DataFrame:
+    """Per (model, method): test top-1 minus the reference method's, paired by seed."""
+    reference = REFERENCE if REFERENCE in methods else methods[0]
+    rows = []
+    for model, per_model in finals.groupby("model"):
+        ref = per_model[per_model["method"] == reference].set_index("seed")
+        for method, runs in per_model.groupby("method"):
+            runs = runs.set_index("seed")
+            seeds = sorted(set(runs.index) & set(ref.index))
+            row = {"model": model, "method": method, "reference": reference, "diff_mean": np.nan,
+                   "diff_ci_low": np.nan, "diff_ci_high": np.nan, "diff_basis": ""}
+            if method != reference and seeds:
+                diffs = (runs.loc[seeds, "top1"] - ref.loc[seeds, "top1"]).to_numpy()
+                row["diff_mean"] = float(diffs.mean())
+                if len(seeds) >= 2:
+                    row["diff_ci_low"], row["diff_ci_high"] = mean_interval(diffs)
+                    row["diff_basis"] = f"paired t over {len(seeds)} seeds"
+                else:
+                    seed = seeds[0]
+                    mine = _correct_on_test(predictions, model, method, seed, int(runs.loc[seed, "round"]))
+                    theirs = _correct_on_test(predictions, model, reference, seed, int(ref.loc[seed, "round"]))
+                    if mine is not None and theirs is not None and len(mine) == len(theirs):
+                        row["diff_ci_low"], row["diff_ci_high"] = paired_bootstrap(mine, theirs, seed)
+                        row["diff_basis"] = f"paired bootstrap over {len(mine)} test images"
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def per_seed_final(frame: pd.DataFrame, tolerance: float) -> pd.DataFrame:
@@ -44,15 +121,23 @@ def per_seed_final(frame: pd.DataFrame, tolerance: float) -> pd.DataFrame:
 
 
 def summary_table(
-    frame: pd.DataFrame, models: Sequence[str], methods: Sequence[str], tolerance: float
+    frame: pd.DataFrame,
+    models: Sequence[str],
+    methods: Sequence[str],
+    tolerance: float,
+    predictions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Mean and std over seeds per (model, method), rows in the given order."""
+    """Mean and std over seeds per (model, method), the top-1 interval and the paired
+    difference to the reference method; rows in the given order."""
     finals = per_seed_final(frame, tolerance)
     grouped = finals.groupby(["model", "method"])
     table = grouped[STATS].agg(["mean", "std"])
     table.columns = [f"{stat}_{agg}" for stat, agg in table.columns]
     table["seeds"] = grouped["seed"].nunique()
     table["round"] = grouped["round"].max()
+    intervals = grouped["top1"].apply(lambda values: mean_interval(values.to_numpy()))
+    table["top1_ci_low"], table["top1_ci_high"] = intervals.str[0], intervals.str[1]
+    table = table.join(paired_differences(finals, methods, predictions).set_index(["model", "method"]))
     order = pd.MultiIndex.from_product([models, methods], names=["model", "method"])
     table = table.reindex(order).dropna(how="all").reset_index()
     best = table.groupby("model")["top1_mean"].transform("max")
@@ -85,6 +170,31 @@ def _latex_bold(text: str) -> str:
     return rf"{{\boldmath {text}}}" if text.startswith("$") else rf"\textbf{{{text}}}"
 
 
+HTML_STYLE = (
+    "<style>table{border-collapse:collapse;font:14px sans-serif}th,td{padding:4px 10px;border-bottom:1px solid #ddd;"
+    "text-align:right}th{background:#f3f3f3}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}</style>"
+)
+
+
+def _interval(low: float, high: float, latex: bool) -> str:
+    if pd.isna(low):
+        return "-"
+    text = f"[{low:.2f}, {high:.2f}]"
+    return f"${text}$" if latex else text
+
+
+def _difference(row: pd.Series, latex: bool) -> str:
+    """The paired difference to the reference and its interval; 'reference' on its own row."""
+    if row["method"] == row["reference"]:
+        return "reference"
+    if pd.isna(row["diff_mean"]):
+        return "-"
+    text = f"{row['diff_mean']:+.2f}"
+    if not pd.isna(row["diff_ci_low"]):
+        text += f" [{row['diff_ci_low']:+.2f}, {row['diff_ci_high']:+.2f}]"
+    return f"${text}$" if latex else text
+
+
 def _cells(
     table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]], latex: bool
 ) -> tuple[pd.DataFrame, int]:
@@ -105,8 +215,26 @@ def _cells(
         if stat == "top1":
             values = [bold(v) if b else v for v, b in zip(values, table["best"])]
         shown[latex_header if latex else header] = list(values)
+        if stat == "top1":
+            reference = escape(table["reference"].dropna().iloc[0]) if table["reference"].notna().any() else "-"
+            shown[r"Top-1 95\% CI" if latex else "Top-1 95% CI"] = [
+                _interval(low, high, latex) for low, high in zip(table["top1_ci_low"], table["top1_ci_high"])
+            ]
+            shown[rf"$\Delta$ vs {reference} (pts)" if latex else f"vs {reference} (pts, 95% CI)"] = [
+                _difference(row, latex) for _, row in table.iterrows()
+            ]
     shown["Seeds"] = table["seeds"].astype(int).to_numpy()
     return shown, 2 + len(option_keys)
+
+
+def to_html(table: pd.DataFrame, title: str, note: str, target: float, tolerance: float,
+            options: Mapping[str, Mapping[str, Any]] = {}) -> str:
+    """The Markdown table's cells as a standalone HTML page (what the Snakemake report shows)."""
+    cells = _cells(table, target, tolerance, options, latex=False)[0]
+    body = cells.to_html(index=False, escape=True)
+    body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", body)
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{HTML_STYLE}</head>" \
+        f"<body><h3>{html.escape(title)}</h3>{body}<p>{html.escape(note)}</p></body></html>\n"
 
 
 def to_markdown(table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]] = {}) -> str:
@@ -137,15 +265,20 @@ def write_table_files(
     tolerance: float,
     options: Mapping[str, Mapping[str, Any]] = {},
 ) -> None:
-    """<prefix>.md and .tex (formatted), .csv and .parquet (numeric)."""
+    """<prefix>.md, .tex and .html (formatted), .csv and .parquet (numeric)."""
     prefix = Path(prefix)
+    bases = sorted(set(table["diff_basis"].dropna()) - {""})
     note = (
         f"Mean ± std over seeds; best pruned test top-1 per model in bold; choices are made on the validation "
-        f"top-1 (a split held out of the training images), never on test. Max compression: the highest "
+        f"top-1 (a split held out of the training images), never on test. Top-1 95% CI: t-interval of the mean "
+        f"over seeds (needs two seeds or more). vs reference: the test top-1 difference to the reference method, "
+        f"paired (same seed, same test images), with its 95% interval ({'; '.join(bases) or 'none computed'}); "
+        f"an interval that contains 0 means the difference is within the noise. Max compression: the highest "
         f"compression any round reached with an accuracy drop of at most {tolerance:g} point(s)."
     )
     atomic_write_text(prefix.with_suffix(".md"), f"# {title}\n\n{to_markdown(table, target, tolerance, options)}\n{note}\n")
     atomic_write_text(prefix.with_suffix(".tex"), f"% {title}\n% {note}\n{to_latex(table, target, tolerance, options)}")
+    atomic_write_text(prefix.with_suffix(".html"), to_html(table, title, note, target, tolerance, options))
     with atomic_path(prefix.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
     write_table(table, prefix.with_suffix(".parquet"))

@@ -135,7 +135,7 @@ def previous_checkpoint(wildcards):
 
 
 def table_targets(table):
-    return expand(f"{OUT}/tables/{{table}}.{{ext}}", table=table, ext=["md", "tex", "csv", "parquet"])
+    return expand(f"{OUT}/tables/{{table}}.{{ext}}", table=table, ext=["md", "tex", "html", "csv", "parquet"])
 
 
 def figure_targets(table):
@@ -144,6 +144,27 @@ def figure_targets(table):
         table=table,
         model=config["tables"][table]["models"],
         kind=["accuracy", "density"],
+    )
+
+
+def figure_title(wildcards, what):
+    """`<dataset> / <model>: <what>`; an ablation table's figures say so."""
+    spec = config["tables"][wildcards.table]
+    kind = "WeightMom ablation, " if spec["kind"] == "ablation" else ""
+    return f"{spec['dataset']} / {wildcards.model}: {kind}{what}"
+
+
+def made_summary():
+    """The last lines of a finished run: what it made, and where."""
+    tables = ", ".join(config["tables"])
+    return "\n".join(
+        [
+            f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
+            f"  tables    {OUT}/tables/<table>.md, .tex, .html, .csv, .parquet for {tables}",
+            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png and _density.png",
+            f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
+            f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure on one page",
+        ]
     )
 
 

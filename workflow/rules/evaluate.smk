@@ -6,6 +6,7 @@ rule evaluate:
     output:
         metrics=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/metrics.parquet",
         layers=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/layers.parquet",
+        predictions=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/predictions.parquet",
     params:
         device=config["device"],
         code=step_digest("evaluate"),
@@ -27,4 +28,4 @@ rule evaluate:
         " --threads {threads} --device {params.device}"
         " --expect-dataset {wildcards.dataset} --expect-model {wildcards.model} --expect-seed {wildcards.seed}"
         " --expect-method {params.method} --expect-round {params.round}"
-        " --metrics-out {output.metrics} --layers-out {output.layers} 2> {log}"
+        " --metrics-out {output.metrics} --layers-out {output.layers} --predictions-out {output.predictions} 2> {log}"

@@ -29,16 +29,18 @@ rule collect:
 
 rule table:
     input:
-        lambda wildcards: table_rows(wildcards.table),
+        metrics=lambda wildcards: table_rows(wildcards.table),
+        predictions=lambda wildcards: table_rows(wildcards.table, "predictions", final_only=True),
     output:
         md=f"{OUT}/tables/{{table}}.md",
         tex=f"{OUT}/tables/{{table}}.tex",
-        csv=report(
-            f"{OUT}/tables/{{table}}.csv",
+        html=report(
+            f"{OUT}/tables/{{table}}.html",
             caption="../report/table.rst",
             category="Tables",
             subcategory="{table}",
         ),
+        csv=f"{OUT}/tables/{{table}}.csv",
         parquet=f"{OUT}/tables/{{table}}.parquet",
     params:
         title=lambda wildcards: config["tables"][wildcards.table].get("title", wildcards.table),
@@ -57,7 +59,8 @@ rule table:
     shell:
         "python -m weightmom table --title {params.title:q} --kind {params.kind} --models {params.models}"
         " --methods {params.methods} --target-compression {params.target} --tolerance {params.tolerance}"
-        " --method-options {params.options:q} --metric-rows {input} --out-prefix {params.prefix} 2> {log}"
+        " --method-options {params.options:q} --metric-rows {input.metrics}"
+        " --prediction-rows {input.predictions} --out-prefix {params.prefix} 2> {log}"
 
 
 rule accuracy_figure:
@@ -71,8 +74,9 @@ rule accuracy_figure:
             subcategory="{table}",
         ),
     params:
-        title=lambda wildcards: f"{config['tables'][wildcards.table]['dataset']} / {wildcards.model}: top-1 vs compression",
+        title=lambda wildcards: figure_title(wildcards, "top-1 vs compression"),
         methods=lambda wildcards: table_methods(wildcards.table),
+        target=config["pruning"]["target_compression"],
         code=step_digest("report"),
     log:
         f"{LOGS}/figures/{{table}}/{{model}}_accuracy.log",
@@ -80,7 +84,7 @@ rule accuracy_figure:
         "../../environment.yml"
     shell:
         "python -m weightmom figure --title {params.title:q} --methods {params.methods}"
-        " --metric-rows {input} --out {output} 2> {log}"
+        " --target-compression {params.target} --metric-rows {input} --out {output} 2> {log}"
 
 
 rule density_figure:
@@ -94,7 +98,7 @@ rule density_figure:
             subcategory="{table}",
         ),
     params:
-        title=lambda wildcards: f"{config['tables'][wildcards.table]['dataset']} / {wildcards.model}: layer density at the final round",
+        title=lambda wildcards: figure_title(wildcards, "layer density at the final round"),
         methods=lambda wildcards: table_methods(wildcards.table),
         code=step_digest("report"),
     log:
@@ -104,17 +108,3 @@ rule density_figure:
     shell:
         "python -m weightmom density-figure --title {params.title:q} --methods {params.methods}"
         " --layer-rows {input} --out {output} 2> {log}"
-
-
-def made_summary():
-    """The last lines of a finished run: what it made, and where."""
-    tables = ", ".join(config["tables"])
-    return "\n".join(
-        [
-            f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
-            f"  tables    {OUT}/tables/<table>.md, .tex, .csv, .parquet for {tables}",
-            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png and _density.png",
-            f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
-            f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure on one page",
-        ]
-    )

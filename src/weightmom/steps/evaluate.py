@@ -9,9 +9,9 @@ import torch
 
 from weightmom.checkpoint import load_checkpoint
 from weightmom.errors import CheckpointError
-from weightmom.evaluation import evaluate, layer_flops
+from weightmom.evaluation import evaluate, layer_flops, predicted_labels
 from weightmom.masks import count_kept, count_total
-from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, write_rows
+from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, write_rows
 from weightmom.splits import load_split
 from weightmom.devices import resolve_device
 
@@ -24,6 +24,7 @@ def evaluate_checkpoint(
     jobs_per_gpu: int = 1,
     metrics_out: str | Path,
     layers_out: str | Path,
+    predictions_out: str | Path | None = None,
     expect: Mapping[str, Any] | None = None,
 ) -> None:
     """One metric row (and one row per layer) for a checkpoint: top-1, top-5 and loss on the
@@ -89,5 +90,13 @@ def evaluate_checkpoint(
         "torch_version": torch.__version__,
         "device": meta["device"],
     }
+    if predictions_out is not None:
+        test = splits["test"]
+        predicted = predicted_labels(model, test).tolist()
+        rows = [
+            {**key, "index": i, "label": label, "predicted": guess}
+            for i, (label, guess) in enumerate(zip(test.labels.cpu().tolist(), predicted))
+        ]
+        write_rows(rows, PREDICTION_SCHEMA, predictions_out)
     write_rows([row], METRIC_SCHEMA, metrics_out)
     write_rows(layers, LAYER_SCHEMA, layers_out)
