@@ -60,8 +60,12 @@ def accuracy_vs_compression(
     top.axhline(dense, color="grey", linestyle="--", linewidth=1, label="dense")
     bottom.axhline(0, color="grey", linestyle="--", linewidth=1)
     bottom.set_yscale("symlog", linthresh=1.0)
+    bottom.yaxis.set_major_locator(FixedLocator([-2, -1, -0.5, 0, 0.5, 1, 2, 5, 10, 20, 50, 100]))
     bottom.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    bottom.yaxis.set_minor_formatter(NullFormatter())
     _compression_axis(bottom, compressions, target)
+    if target:
+        top.axvline(target, color="black", linewidth=0.8, alpha=0.4)
     bottom.set_xlabel("compression ratio (prunable weights / surviving weights)")
     top.set_ylabel("top-1 accuracy (%)")
     bottom.set_ylabel("drop from dense (points)")

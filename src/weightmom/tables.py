@@ -136,7 +136,9 @@ def summary_table(
     table["seeds"] = grouped["seed"].nunique()
     table["round"] = grouped["round"].max()
     intervals = grouped["top1"].apply(lambda values: mean_interval(values.to_numpy()))
-    table["top1_ci_low"], table["top1_ci_high"] = intervals.str[0], intervals.str[1]
+    # a top-1 interval past 0 or 100% (two seeds give wide ones) is cut to what top-1 can be
+    table["top1_ci_low"] = intervals.str[0].clip(lower=0.0)
+    table["top1_ci_high"] = intervals.str[1].clip(upper=100.0)
     table = table.join(paired_differences(finals, methods, predictions).set_index(["model", "method"]))
     order = pd.MultiIndex.from_product([models, methods], names=["model", "method"])
     table = table.reindex(order).dropna(how="all").reset_index()
@@ -171,7 +173,7 @@ def _latex_bold(text: str) -> str:
 
 
 HTML_STYLE = (
-    "<style>table{border-collapse:collapse;font:14px sans-serif}th,td{padding:4px 10px;border-bottom:1px solid #ddd;"
+    "<style>table{border-collapse:collapse;font:14px sans-serif}th,td{padding:4px 10px;border-bottom:1px solid #ddd;white-space:nowrap;"
     "text-align:right}th{background:#f3f3f3}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}</style>"
 )
 
