@@ -116,7 +116,8 @@ def stage_dirs(table, models=None, final_only=False):
 
 
 def table_rows(table, kind="metrics", model=None, final_only=False):
-    """Row files of a table's checkpoints, optionally of one model or of the last round only."""
+    """Row files of a table's checkpoints (`kind`: metrics, layers, or curve, the training
+    jobs' per-epoch rows), optionally of one model or of the last round only."""
     models = None if model is None else [model]
     return [f"{d}/{kind}.parquet" for d in stage_dirs(table, models, final_only)]
 
@@ -143,7 +144,7 @@ def figure_targets(table):
         f"{OUT}/figures/{{table}}/{{model}}_{{kind}}.png",
         table=table,
         model=config["tables"][table]["models"],
-        kind=["accuracy", "density"],
+        kind=["accuracy", "density", "curves"],
     )
 
 
@@ -151,7 +152,7 @@ def all_targets():
     """Every checkpoint is a target too: Snakemake does not remake a deleted intermediate
     file whose consumers are up to date, and a checkpoint must come back when deleted."""
     checkpoints = sorted({f"{d}/checkpoint.pt" for table in config["tables"] for d in stage_dirs(table)})
-    targets = [f"{OUT}/metrics.parquet", f"{OUT}/layers.parquet", f"{OUT}/summary/metrics.json", *checkpoints]
+    targets = [f"{OUT}/metrics.parquet", f"{OUT}/layers.parquet", f"{OUT}/curves.parquet", f"{OUT}/summary/metrics.json", *checkpoints]
     for table in config["tables"]:
         targets += table_targets(table) + figure_targets(table)
     return targets
