@@ -98,12 +98,14 @@ def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path)
         ["dvc", "repro", "experiment@demo"], cwd=repo, env=ENV, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    rounds = list((repo / DEMO_RUNS).glob("seed*/*/round*/checkpoint.pt"))
-    while not any(path.exists() and path.stat().st_mtime > started for path in rounds):  # a round is written
+    # A round's evaluation is written: Snakemake starts it only once it has recorded the round
+    # as done (waiting a fixed time after the round's checkpoint appears was not enough on a
+    # busy machine: the job still had to exit and Snakemake to see it).
+    evaluations = list((repo / DEMO_RUNS).glob("seed*/*/round*/metrics.parquet"))
+    while not any(path.exists() and path.stat().st_mtime > started for path in evaluations):
         assert killed.poll() is None, "dvc repro ended before it could be killed"
         assert time.time() - started < 300
         time.sleep(0.1)
-    time.sleep(2)  # for Snakemake to record the round as done
     os.killpg(killed.pid, signal.SIGKILL)  # dvc, Snakemake and its jobs, as a lost session would
     killed.wait()
     resumed = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
@@ -221,3 +223,17 @@ def test_plots_draw_a_line_per_method_with_compression_on_x(computed):
     assert {row["method"] for row in values} == {"weightmom", "magnitude"}
     assert {row["panel"] for row in values} == {"digits / mlp"}
     assert len(values) == 2 * 3  # two methods, rounds 0..2
+
+
+def test_plots_draw_the_fine_tuning_curves_a_line_per_method(computed):
+    import json
+
+    shown = json.loads(_run(computed, "dvc", "plots", "show", "--json", "results/demo/summary/curves.csv"))
+    (plot,) = shown["data"]["results/demo/summary/curves.csv"]
+    spec = plot["content"]
+    encoding = spec["spec"]["encoding"]
+    assert encoding["x"]["field"] == "step" and encoding["y"]["field"] == "val_top1"
+    assert encoding["color"]["field"] == "method" and spec["facet"]["field"] == "panel"
+    values = spec["data"]["values"]
+    assert {row["method"] for row in values} == {"weightmom", "magnitude"}
+    assert sorted(int(row["step"]) for row in values if row["method"] == "magnitude") == [1, 2]  # 2 rounds x 1 epoch

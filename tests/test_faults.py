@@ -63,8 +63,13 @@ def reference(tmp_path_factory):
     return workdir
 
 
+def _curves(workdir: Path) -> pd.DataFrame:
+    return pd.read_parquet(workdir / "results/demo/curves.parquet").drop(columns=["seconds"])
+
+
 def _assert_same_results(workdir: Path, reference: Path) -> None:
     pd.testing.assert_frame_equal(_final_metrics(workdir), _final_metrics(reference))
+    pd.testing.assert_frame_equal(_curves(workdir), _curves(reference))  # a row per epoch, resumed or not
     assert (workdir / "results/demo/tables/digits.md").read_text() == (reference / "results/demo/tables/digits.md").read_text()
     assert not _temporaries(workdir)
 
@@ -85,10 +90,11 @@ def _assert_every_output_is_whole(workdir: Path) -> None:
 
 
 KILLS = [
-    # (file, moment, what is killed): training, checkpoint, metrics, collect and table writes
+    # (file, moment, what is killed): training, checkpoint, curve, metrics, collect and table writes
     (f"{DENSE}/resume.pt", "mid-write", "job"),
     (f"{DENSE}/checkpoint.pt", "before-rename", "snakemake"),
     ("weightmom/round1/checkpoint.pt", "mid-write", "job"),
+    ("magnitude/round2/curve.parquet", "after-rename", "job"),  # the curve written, the checkpoint not yet
     ("magnitude/round1/metrics.parquet", "after-rename", "snakemake"),
     ("results/demo/metrics.parquet", "mid-write", "snakemake"),
     ("results/demo/tables/digits.csv", "before-rename", "job"),
@@ -101,7 +107,8 @@ def test_sigkill_at_every_kind_of_write_then_the_same_command_completes(tmp_path
         {"file": file, "when": when, "kill": kill, "marker": str(tmp_path / f"fired-{i}")}
         for i, (file, when, kill) in enumerate(KILLS)
     ]
-    env = {**os.environ, "PYTHONPATH": str(FAULTS_DIR), "WEIGHTMOM_FAULTS": json.dumps(faults)}
+    search = os.pathsep.join(filter(None, [str(FAULTS_DIR), os.environ.get("PYTHONPATH")]))  # the caller's too
+    env = {**os.environ, "PYTHONPATH": search, "WEIGHTMOM_FAULTS": json.dumps(faults)}
     locks = workdir / ".snakemake/locks"
     stale_lock = False
     for attempt in range(len(KILLS) + 1):

@@ -129,7 +129,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     config_path = write_config(workdir, config)
     run = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    ending = (run.stdout + run.stderr).rstrip().splitlines()[-8:]
+    ending = (run.stdout + run.stderr).rstrip().splitlines()[-10:]
     assert any(line.startswith("Done. Experiment 'demo': everything is under results/demo/") for line in ending), ending
     assert any("results/demo/tables/<table>.md" in line and "digits, digits_ablation" in line for line in ending), ending
 
@@ -146,6 +146,18 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert metrics["val_top1"].ne(metrics["top1"]).any()  # two splits, two measurements
     layers = pd.read_parquet(workdir / "results/demo/layers.parquet")
     assert len(layers) == len(metrics) * 3  # the MLP has three linear layers
+    curves = pd.read_parquet(workdir / "results/demo/curves.parquet")  # a row per training epoch
+    dense_epochs, finetune_epochs = config["training"]["dense"]["epochs"], config["training"]["finetune"]["epochs"]
+    assert len(curves) == len(seeds) * (dense_epochs + len(methods) * rounds * finetune_epochs)
+    per_run = curves.groupby(["method", "seed", "round"])["epoch"].agg(list)
+    assert per_run.loc[("dense", 0, 0)] == list(range(1, dense_epochs + 1))
+    assert all(epochs == list(range(1, finetune_epochs + 1)) for (method, _, _), epochs in per_run.items() if method != "dense")
+    assert curves["val_top1"].between(0, 1).all() and (curves["seconds"] > 0).all()
+    last_dense = curves[(curves["method"] == "dense") & (curves["epoch"] == dense_epochs)].set_index("seed")["val_top1"]
+    dense_rows = metrics[(metrics["round"] == 0) & (metrics["method"] == methods[0])].set_index("seed")["val_top1"]
+    pd.testing.assert_series_equal(last_dense.sort_index(), dense_rows.sort_index(), check_names=False)  # one measurement
+    steps = pd.read_csv(workdir / "results/demo/summary/curves.csv")
+    assert len(steps) == len(methods) * rounds * finetune_epochs and set(steps["panel"]) == {"digits / mlp"}
 
     table = (workdir / "results/demo/tables/digits.md").read_text()
     for method in methods:
@@ -154,7 +166,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     for ext in ("csv", "parquet", "tex"):
         assert (workdir / f"results/demo/tables/digits.{ext}").exists()
     assert "| beta " in (workdir / "results/demo/tables/digits_ablation.md").read_text()
-    for kind in ("accuracy", "density"):
+    for kind in ("accuracy", "density", "curves"):
         assert (workdir / f"results/demo/figures/digits/mlp_{kind}.png").stat().st_size > 10_000
     assert (workdir / "logs/demo/benchmarks/digits/mlp/seed0/dense/train.tsv").exists()
     assert (workdir / "logs/demo/benchmarks/digits/mlp/seed1/weightmom/round2/prune.tsv").exists()
@@ -163,9 +175,9 @@ def test_demo_workflow_end_to_end(tmp_path):
     report = run_snakemake(workdir, "--report", "results/demo/report.html", "--configfile", config_path)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (workdir / "results/demo/report.html").read_text()
-    for caption in ("Share of surviving weights", "Top-1 accuracy against compression", "Rows model x method"):
+    for caption in ("Share of surviving weights", "Top-1 accuracy against compression", "Rows model x method", "Fine-tuning curves"):
         assert caption in html
-    for item in ("digits.csv", "digits_ablation.csv", "mlp_accuracy.png", "mlp_density.png"):
+    for item in ("digits.csv", "digits_ablation.csv", "mlp_accuracy.png", "mlp_density.png", "mlp_curves.png"):
         assert item in html
 
     again = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
@@ -179,16 +191,20 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert planned == {
         f"{round_dir}/round1/checkpoint.pt",
         f"{round_dir}/round2/checkpoint.pt",
+        f"{round_dir}/round1/curve.parquet",
+        f"{round_dir}/round2/curve.parquet",
         f"{round_dir}/round1/metrics.parquet",
         f"{round_dir}/round1/layers.parquet",
         f"{round_dir}/round2/metrics.parquet",
         f"{round_dir}/round2/layers.parquet",
         "results/demo/metrics.parquet",
         "results/demo/layers.parquet",
+        "results/demo/curves.parquet",
         "results/demo/summary/metrics.json",
         "results/demo/summary/accuracy.csv",
+        "results/demo/summary/curves.csv",
         *(f"results/demo/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "csv", "parquet")),
-        *(f"results/demo/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density")),
+        *(f"results/demo/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density", "curves")),
     }
     rerun = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -196,6 +212,8 @@ def test_demo_workflow_end_to_end(tmp_path):
     pd.testing.assert_frame_equal(
         rerun_metrics.drop(columns=["train_seconds"]), metrics.drop(columns=["train_seconds"])
     )
+    rerun_curves = pd.read_parquet(workdir / "results/demo/curves.parquet")
+    pd.testing.assert_frame_equal(rerun_curves.drop(columns=["seconds"]), curves.drop(columns=["seconds"]))
 
     # Code changes: the workflow digests the package it imports (here a copy, first on the path).
     package = workdir / "src/weightmom"

@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--snapshot-epochs", type=int, nargs="*", default=[], help="keep the weights after these epochs")
     train.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     train.add_argument("--out", required=True)
+    train.add_argument("--curve-out", help="the per-epoch curve (Parquet; default: curve.parquet beside --out)")
 
     prune = add("prune", "Prune round r from the checkpoint of round r-1, then fine-tune.", threads=True, device=True)
     prune.add_argument("--checkpoint", required=True, help="round r-1 (the dense checkpoint for r=1)")
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--dense-recipe", type=_json_object, help="needed by methods that rewind the learning rate")
     prune.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     prune.add_argument("--out", required=True)
+    prune.add_argument("--curve-out", help="the per-epoch fine-tuning curve (Parquet; default: curve.parquet beside --out)")
     _add_expectations(prune)
 
     evaluate = add("evaluate", "Evaluate a checkpoint into one metric row and its layer rows.", threads=True, device=True)
@@ -106,14 +108,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--predictions-out", help="a row per test image: label and predicted class")
     _add_expectations(evaluate, stage=True)
 
-    collect = add("collect", "Gather row files into results/<experiment>/metrics.parquet and layers.parquet.")
+    collect = add("collect", "Gather row files into results/<experiment>/metrics.parquet, layers.parquet and curves.parquet.")
     collect.add_argument("--methods", nargs="+", required=True)
     collect.add_argument("--metric-rows", nargs="+", required=True)
     collect.add_argument("--layer-rows", nargs="+", required=True)
+    collect.add_argument("--curve-rows", nargs="+", default=[], help="per-epoch curve files of the training jobs")
     collect.add_argument("--metrics-out", required=True)
     collect.add_argument("--layers-out", required=True)
+    collect.add_argument("--curves-out", help="the collected curves (Parquet); needs --curves-csv")
     collect.add_argument("--summary-json", required=True, help="final-round summary for `dvc metrics show`")
     collect.add_argument("--summary-csv", required=True, help="top-1 vs compression for `dvc plots show`")
+    collect.add_argument("--curves-csv", help="fine-tuning curves, mean over seeds, for `dvc plots show`")
 
     table = add("table", "Write a paper table as <prefix>.md, .tex, .csv and .parquet.")
     table.add_argument("--title", required=True)
@@ -139,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
     density.add_argument("--methods", nargs="+", required=True)
     density.add_argument("--layer-rows", nargs="+", required=True)
     density.add_argument("--out", required=True)
+
+    curves = add("curves-figure", "Plot validation top-1 over the fine-tuning epochs of every round, one line per method.")
+    curves.add_argument("--title", required=True)
+    curves.add_argument("--methods", nargs="+", required=True)
+    curves.add_argument("--curve-rows", nargs="+", required=True, help="the dense run's and every round's curve files")
+    curves.add_argument("--out", required=True)
     preflight = add(
         "preflight", "Say what device a run's jobs get, before the first; refuse a config that needs a GPU where there is none.",
         threads=True, device=True,
@@ -178,7 +189,7 @@ def _run(args: argparse.Namespace) -> None:
         return _preflight(args)
     # Import only the step's own module: every job pays for its imports (torch alone costs a
     # second or more), and the workflow's code digests (weightmom.codeversion) count on it.
-    if args.step in ("collect", "table", "figure", "density-figure"):
+    if args.step in ("collect", "table", "figure", "density-figure", "curves-figure"):
         from weightmom import reports as steps
     elif args.step in ("download", "prepare"):
         from weightmom.steps import data as steps
@@ -196,7 +207,7 @@ def _run(args: argparse.Namespace) -> None:
         steps.train_dense(
             data_dir=args.data, dataset=args.dataset, model_name=args.model, seed=args.seed,
             recipe=args.recipe, snapshot_epochs=args.snapshot_epochs, accelerator=args.accelerator,
-            device=args.device, jobs_per_gpu=args.jobs_per_gpu, out=args.out,
+            device=args.device, jobs_per_gpu=args.jobs_per_gpu, out=args.out, curve_out=args.curve_out,
         )
     elif args.step == "prune":
         steps.prune_round(
@@ -204,7 +215,7 @@ def _run(args: argparse.Namespace) -> None:
             pruner_options=args.pruner_options, pruning=args.pruning, round_index=args.round,
             recipe=args.recipe, dense_checkpoint_path=args.dense_checkpoint, dense_recipe=args.dense_recipe,
             accelerator=args.accelerator, device=args.device, jobs_per_gpu=args.jobs_per_gpu, out=args.out,
-            expect=_expectations(args),
+            curve_out=args.curve_out, expect=_expectations(args),
         )
     elif args.step == "evaluate":
         steps.evaluate_checkpoint(
@@ -213,10 +224,13 @@ def _run(args: argparse.Namespace) -> None:
             expect=_expectations(args),
         )
     elif args.step == "collect":
+        if (args.curves_out is None) != (args.curves_csv is None):
+            raise SpecError("collect: give --curves-out and --curves-csv together (or neither)")
         steps.collect(
             metric_rows=args.metric_rows, layer_rows=args.layer_rows, methods=args.methods,
             metrics_out=args.metrics_out, layers_out=args.layers_out,
             summary_json=args.summary_json, summary_csv=args.summary_csv,
+            curve_rows=args.curve_rows, curves_out=args.curves_out, curves_csv=args.curves_csv,
         )
     elif args.step == "table":
         steps.make_table(
@@ -231,6 +245,8 @@ def _run(args: argparse.Namespace) -> None:
         )
     elif args.step == "density-figure":
         steps.make_density_figure(title=args.title, layer_rows=args.layer_rows, methods=args.methods, out=args.out)
+    elif args.step == "curves-figure":
+        steps.make_curves_figure(title=args.title, curve_rows=args.curve_rows, methods=args.methods, out=args.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

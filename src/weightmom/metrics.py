@@ -102,11 +102,12 @@ def write_table(table: "pa.Table | pd.DataFrame", path: str | Path) -> None:
 
 def read_rows(paths: Iterable[str | Path], schema: pa.Schema) -> "pd.DataFrame":
     """Concatenate row files, checking each against `schema` and that no two files hold
-    a row of the same checkpoint (or layer): one copied into another run's directory."""
+    a row of the same checkpoint (or layer, or curve epoch): one copied into another run's
+    directory. `schema` may be another module's (weightmom.curves.CURVE_SCHEMA)."""
     import pandas as pd
 
     frames, owners = [], {}
-    key = ROW_KEY + (["layer"] if "layer" in schema.names else [])
+    key = ROW_KEY + [column for column in ("layer", "epoch") if column in schema.names]
     for path in map(Path, paths):
         frame = _read_checked(path, schema)
         for row in frame[key].itertuples(index=False):
@@ -122,6 +123,12 @@ def read_rows(paths: Iterable[str | Path], schema: pa.Schema) -> "pd.DataFrame":
     return pd.concat(frames, ignore_index=True)
 
 
+def _version(schema: pa.Schema) -> int:
+    """The schema_version files of `schema` carry: its own (in its metadata) or this module's."""
+    own = (schema.metadata or {}).get(b"schema_version")
+    return int(own) if own is not None else SCHEMA_VERSION
+
+
 def _read_checked(path: Path, schema: pa.Schema) -> "pd.DataFrame":
     try:
         table = pq.read_table(path)
@@ -132,9 +139,9 @@ def _read_checked(path: Path, schema: pa.Schema) -> "pd.DataFrame":
     missing = sorted(set(schema.names) - set(table.column_names))
     if missing:
         raise MetricsError(f"{path}: missing columns {missing}")
-    versions = set(table.column("schema_version").to_pylist())
-    if versions != {SCHEMA_VERSION}:
-        raise MetricsError(f"{path}: schema_version {sorted(versions)}, this package reads {SCHEMA_VERSION}")
+    versions, expected = set(table.column("schema_version").to_pylist()), _version(schema)
+    if versions != {expected}:
+        raise MetricsError(f"{path}: schema_version {sorted(versions)}, this package reads {expected}")
     try:
         return table.select(schema.names).cast(schema).to_pandas()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

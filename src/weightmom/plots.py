@@ -112,3 +112,43 @@ def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")
     plt.close(figure)
+
+
+def finetune_curves(steps: pd.DataFrame, dense_top1: float | None, methods: Sequence[str], title: str, path: str | Path) -> None:
+    """Validation top-1 after every fine-tuning epoch against that epoch counted over the
+    rounds one after another (weightmom.reports.finetune_steps: mean over seeds), one line
+    per method; dotted guides where a round ends (the next one prunes), the dense model's
+    last validation top-1 as a dashed reference."""
+    figure, axes = plt.subplots(figsize=(7.2, 4.4), dpi=150)
+    ends: list[int] = []
+    for index, method in enumerate(methods):
+        rows = steps[steps["method"] == method].sort_values("step")
+        if rows.empty:
+            continue
+        marker, dash = _STYLES[index % len(_STYLES)]
+        axes.plot(
+            rows["step"], rows["val_top1"] * 100, marker=marker, linestyle=dash, markersize=3 if len(rows) <= 60 else 0,
+            linewidth=1.2, label=method,
+        )
+        if not ends:  # every method follows the same fine-tuning recipe: the first one's rounds
+            ends = rows.groupby("round")["step"].max().sort_index().tolist()
+    for end in ends[:-1]:
+        axes.axvline(end + 0.5, color="grey", linestyle=":", linewidth=0.8)
+    starts = [0, *ends[:-1]]
+    for number, (begin, end) in enumerate(zip(starts, ends), start=1):
+        axes.text((begin + end + 1) / 2, 1.01, f"round {number}", transform=axes.get_xaxis_transform(),
+                  ha="center", va="bottom", fontsize=7, color="grey")
+    if dense_top1 is not None:
+        axes.axhline(dense_top1 * 100, color="grey", linestyle="--", linewidth=1, label="dense (last epoch)")
+    if ends:
+        axes.set_xlim(0.5, ends[-1] + 0.5)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.set_xlabel("fine-tuning epoch (rounds one after another)")
+    axes.set_ylabel("validation top-1 (%)")
+    axes.set_title(title, pad=14)
+    axes.grid(True, alpha=0.3)
+    axes.legend(title="method", fontsize=8)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)

@@ -1,10 +1,12 @@
-"""The steps that turn metric row files into the collected Parquet files, tables and figures."""
+"""The steps that turn metric row and curve files into the collected Parquet files, tables and figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from weightmom.curves import CURVE_SCHEMA
+from weightmom.lineage import DENSE
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, expand_dense, read_rows, write_table
 
 if TYPE_CHECKING:
@@ -20,13 +22,22 @@ def collect(
     layers_out: str | Path,
     summary_json: str | Path,
     summary_csv: str | Path,
+    curve_rows: Sequence[str | Path] = (),
+    curves_out: str | Path | None = None,
+    curves_csv: str | Path | None = None,
 ) -> None:
     """Gather row files into results/<experiment>/metrics.parquet and layers.parquet, plus the
-    JSON and CSV summaries DVC shows."""
+    JSON and CSV summaries DVC shows; with `curves_out` and `curves_csv`, the training jobs'
+    curve files into curves.parquet (one row per epoch of every dense run and round, the
+    dense run once, as method "dense" round 0) and its summary for DVC."""
     metrics = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
     write_table(metrics, metrics_out)
     write_table(expand_dense(read_rows(layer_rows, LAYER_SCHEMA), methods), layers_out)
     write_summary(metrics, summary_json, summary_csv)
+    if curves_out is not None:
+        curves = read_rows(curve_rows, CURVE_SCHEMA).sort_values(["dataset", "model", "method", "seed", "round", "epoch"])
+        write_table(curves.reset_index(drop=True), curves_out)
+        write_curves_summary(curves, curves_csv)
 
 
 def make_table(
@@ -68,6 +79,46 @@ def make_density_figure(*, title: str, layer_rows: Sequence[str | Path], methods
     from weightmom.plots import layer_density
 
     layer_density(read_rows(layer_rows, LAYER_SCHEMA), methods, title, out)
+
+
+def make_curves_figure(*, title: str, curve_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path) -> None:
+    """Validation top-1 over every fine-tuning epoch, rounds one after another, one line per
+    method (mean over seeds); the dense runs' last validation top-1 (mean over seeds) as a
+    reference."""
+    from weightmom.plots import finetune_curves
+
+    curves = read_rows(curve_rows, CURVE_SCHEMA)
+    dense = curves[curves["method"] == DENSE]
+    last = dense[dense["epoch"] == dense.groupby("seed")["epoch"].transform("max")]
+    reference = float(last["val_top1"].mean()) if not last.empty else None
+    finetune_curves(finetune_steps(curves), reference, methods, title, out)
+
+
+def finetune_steps(curves: "pd.DataFrame") -> "pd.DataFrame":
+    """The fine-tuning epochs (rounds >= 1) of `curves`, mean over seeds, each with `step`:
+    its epoch counted over the method's rounds one after another (1..rounds x epochs)."""
+    keys = ["dataset", "model", "method", "round", "epoch"]
+    tuning = curves[(curves["method"] != DENSE) & (curves["round"] >= 1)]
+    means = tuning.groupby(keys, as_index=False).agg(
+        train_loss=("train_loss", "mean"), lr=("lr", "mean"), val_top1=("val_top1", "mean"),
+        val_loss=("val_loss", "mean"), seconds=("seconds", "mean"), seeds=("seed", "nunique"),
+    )
+    means = means.sort_values(keys, ignore_index=True)
+    means.insert(keys.index("epoch") + 1, "step", means.groupby(keys[:3]).cumcount() + 1)
+    return means
+
+
+def write_curves_summary(curves: "pd.DataFrame", csv_out: str | Path) -> None:
+    """What `dvc plots show` draws of the curves: every fine-tuning epoch of every method,
+    mean over seeds, against `step` (the epoch over all rounds), with a `panel` column
+    (dataset / model) like accuracy.csv. The dense runs are in curves.parquet, not here: their
+    first epochs would squeeze the fine-tuning range of the y axis."""
+    from weightmom.atomic import atomic_path
+
+    steps = finetune_steps(curves)
+    steps.insert(0, "panel", steps["dataset"] + " / " + steps["model"])
+    with atomic_path(csv_out) as tmp:
+        steps.to_csv(tmp, index=False)
 
 
 def write_summary(metrics: "pd.DataFrame", json_out: str | Path, csv_out: str | Path) -> None:

@@ -5,9 +5,12 @@ indexed, augmented and normalised as tensor operations (no per-image Python, no
 DataLoader workers). Data order and augmentation of epoch e come from a generator seeded
 by (seed, e), so an epoch is the same whether or not the job was restarted before it.
 
-After every epoch the full training state (model, optimizer, schedule, RNG, and whatever
-the caller adds: masks, momentum scores) goes to a resume file; a restarted job continues
-from the last finished epoch and ends with the same weights as an uninterrupted run.
+After every epoch the model is validated (the whole validation split, eval mode) and the
+epoch's record (training loss, learning rate, validation top-1 and loss, seconds) joins the
+run's curve. Then the full training state (model, optimizer, schedule, RNG, the curve so
+far, and whatever the caller adds: masks, momentum scores) goes to a resume file; a
+restarted job continues from the last finished epoch, ends with the same weights as an
+uninterrupted run and has one curve record per epoch.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from weightmom.augment import augment_batch
+from weightmom.evaluation import evaluate
 from weightmom.splits import Split
 from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.masks import MaskEnforcer
@@ -34,6 +38,21 @@ from weightmom.recipe import Accelerator, Recipe
 Callback = Callable[[], None]
 EpochCallback = Callable[[int], None]
 FinishCallback = Callable[[torch.optim.Optimizer], None]
+
+#: what the curve records of every epoch (weightmom.curves adds the run's identity)
+CURVE_FIELDS = ("epoch", "train_loss", "lr", "val_top1", "val_loss", "seconds")
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What train() did. `seconds`: wall time, resumed epochs included. `curve`: one record
+    per epoch (CURVE_FIELDS): epoch (1-based), mean training loss over the epoch's batches,
+    the learning rate used during it, top-1 and loss on the validation split after it (NaN
+    without one), and its wall time (its validation and resume save included, so the
+    records' seconds add up to about `seconds`)."""
+
+    seconds: float
+    curve: list[dict[str, float]]
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
@@ -102,6 +121,9 @@ class ResumeFile:
         if not digest_matches(state):
             print(f"{self.path}: corrupted resume state (digest mismatch); starting over", file=sys.stderr)
             return None
+        if len(state.get("curve", ())) != state.get("epoch"):
+            print(f"{self.path}: resume state without a curve record per epoch (an older version's); starting over", file=sys.stderr)
+            return None
         return state
 
     def save(self, state: dict[str, Any]) -> None:
@@ -117,6 +139,7 @@ def train(
     recipe: Recipe,
     *,
     seed: int,
+    validation: Split | None = None,
     accelerator: Accelerator = Accelerator(),
     enforcer: MaskEnforcer | None = None,
     on_step: Callback | None = None,
@@ -127,13 +150,15 @@ def train(
     extra_state: Callable[[], dict[str, Any]] | None = None,
     on_finish: FinishCallback | None = None,
     description: str = "train",
-) -> float:
+) -> Trained:
     """Train `model` in place on `data` (already on the model's device).
 
-    `learning_rate(epoch)` replaces the recipe's schedule when given. `on_epoch` gets the
-    number of finished epochs. `saved` is a state loaded from `resume` to continue from;
+    `validation` (on the same device) is evaluated after every epoch, in eval mode, for the
+    curve. `learning_rate(epoch)` replaces the recipe's schedule when given. `on_epoch` gets
+    the number of finished epochs. `saved` is a state loaded from `resume` to continue from;
     `extra_state` returns what the caller wants saved with each epoch; `on_finish` sees the
-    optimizer after the last epoch. Returns training seconds, resumed ones included.
+    optimizer after the last epoch. Returns the seconds and the per-epoch curve, resumed
+    epochs included.
     """
     device = data.labels.device
     on_gpu = device.type == "cuda"
@@ -146,13 +171,15 @@ def train(
     )
     optimizer = make_optimizer(model, recipe)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate or recipe_schedule(recipe))
-    first_epoch, seconds_before = 0, 0.0
+    first_epoch, seconds_before, curve = 0, 0.0, []
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"])
         first_epoch, seconds_before = saved["epoch"], saved["seconds"]
+        curve = [dict(record) for record in saved["curve"]]
+    epoch_began = seconds_before
     count = data.labels.shape[0]
     start = time.perf_counter()
     model.train()
@@ -163,6 +190,7 @@ def train(
         initial=first_epoch, total=recipe.epochs,
     )
     for epoch in progress:
+        rate = float(optimizer.param_groups[0]["lr"])  # what the scheduler set for this epoch
         generator = epoch_generator(seed, epoch)
         order = torch.randperm(count, generator=generator).to(device)
         total_loss = torch.zeros((), device=device)
@@ -185,7 +213,21 @@ def train(
         scheduler.step()
         if on_epoch is not None:
             on_epoch(epoch + 1)
+        if validation is not None:
+            checked = evaluate(model, validation)  # eval mode; masks are enforced already
+            model.train()
         elapsed = seconds_before + time.perf_counter() - start
+        curve.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": float(total_loss) / count,
+                "lr": rate,
+                "val_top1": checked.top1 if validation is not None else math.nan,
+                "val_loss": checked.loss if validation is not None else math.nan,
+                "seconds": elapsed - epoch_began,
+            }
+        )
+        epoch_began = elapsed
         if resume is not None:
             resume.save(
                 {
@@ -195,12 +237,16 @@ def train(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "rng": torch.get_rng_state(),
+                    "curve": curve,
                     "extra": extra_state() if extra_state is not None else {},
                 }
             )
-        progress.set_postfix(loss=f"{float(total_loss) / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.4g}")
+        shown = {"loss": f"{curve[-1]['train_loss']:.4f}", "lr": f"{rate:.4g}"}
+        if validation is not None:
+            shown["val_top1"] = f"{curve[-1]['val_top1']:.4f}"
+        progress.set_postfix(shown)
     if on_finish is not None:
         on_finish(optimizer)
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
-    return seconds_before + time.perf_counter() - start
+    return Trained(seconds_before + time.perf_counter() - start, curve)

@@ -116,7 +116,8 @@ def stage_dirs(table, models=None, final_only=False):
 
 
 def table_rows(table, kind="metrics", model=None, final_only=False):
-    """Row files of a table's checkpoints, optionally of one model or of the last round only."""
+    """Row files of a table's checkpoints (`kind`: metrics, layers, or curve, the training
+    jobs' per-epoch rows), optionally of one model or of the last round only."""
     models = None if model is None else [model]
     return [f"{d}/{kind}.parquet" for d in stage_dirs(table, models, final_only)]
 
@@ -143,7 +144,7 @@ def figure_targets(table):
         f"{OUT}/figures/{{table}}/{{model}}_{{kind}}.png",
         table=table,
         model=config["tables"][table]["models"],
-        kind=["accuracy", "density"],
+        kind=["accuracy", "density", "curves"],
     )
 
 
@@ -154,6 +155,16 @@ def figure_title(wildcards, what):
     return f"{spec['dataset']} / {wildcards.model}: {kind}{what}"
 
 
+def all_targets():
+    """Every checkpoint is a target too: Snakemake does not remake a deleted intermediate
+    file whose consumers are up to date, and a checkpoint must come back when deleted."""
+    checkpoints = sorted({f"{d}/checkpoint.pt" for table in config["tables"] for d in stage_dirs(table)})
+    targets = [f"{OUT}/metrics.parquet", f"{OUT}/layers.parquet", f"{OUT}/curves.parquet", f"{OUT}/summary/metrics.json", *checkpoints]
+    for table in config["tables"]:
+        targets += table_targets(table) + figure_targets(table)
+    return targets
+
+
 def made_summary():
     """The last lines of a finished run: what it made, and where."""
     tables = ", ".join(config["tables"])
@@ -161,21 +172,12 @@ def made_summary():
         [
             f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
             f"  tables    {OUT}/tables/<table>.md, .tex, .html, .csv, .parquet for {tables}",
-            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png and _density.png",
+            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png, _density.png and _curves.png",
             f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
-            f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure on one page",
+            f"  curves    {OUT}/curves.parquet (a row per training epoch of every dense run and round)",
+            f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure in one file",
         ]
     )
-
-
-def all_targets():
-    """Every checkpoint is a target too: Snakemake does not remake a deleted intermediate
-    file whose consumers are up to date, and a checkpoint must come back when deleted."""
-    checkpoints = sorted({f"{d}/checkpoint.pt" for table in config["tables"] for d in stage_dirs(table)})
-    targets = [f"{OUT}/metrics.parquet", f"{OUT}/layers.parquet", f"{OUT}/summary/metrics.json", *checkpoints]
-    for table in config["tables"]:
-        targets += table_targets(table) + figure_targets(table)
-    return targets
 
 
 wildcard_constraints:

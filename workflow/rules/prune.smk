@@ -3,8 +3,10 @@ rule prune_round:
         checkpoint=previous_checkpoint,
         dense=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/dense/checkpoint.pt",
         train=f"{OUT}/data/{{dataset}}/train.npz",
+        val=f"{OUT}/data/{{dataset}}/val.npz",
     output:
-        f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{method}}/round{{round}}/checkpoint.pt",
+        checkpoint=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{method}}/round{{round}}/checkpoint.pt",
+        curve=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{method}}/round{{round}}/curve.parquet",
     params:
         pruner=lambda wildcards: config["methods"][wildcards.method]["pruner"],
         options=lambda wildcards: as_json(
@@ -34,4 +36,4 @@ rule prune_round:
         " --dense-checkpoint {input.dense} --dense-recipe {params.dense_recipe:q}"
         " --accelerator {params.accelerator:q} --threads {threads} --device {params.device}"
         " --expect-dataset {wildcards.dataset} --expect-model {wildcards.model} --expect-seed {wildcards.seed}"
-        " --out {output} 2> {log}"
+        " --out {output.checkpoint} --curve-out {output.curve} 2> {log}"

@@ -3,17 +3,21 @@ localrules:
     table,
     accuracy_figure,
     density_figure,
+    curves_figure,
 
 
 rule collect:
     input:
         metrics=all_metric_rows("metrics"),
         layers=all_metric_rows("layers"),
+        curves=all_metric_rows("curve"),
     output:
         metrics=f"{OUT}/metrics.parquet",
         layers=f"{OUT}/layers.parquet",
+        curves=f"{OUT}/curves.parquet",
         summary_json=f"{OUT}/summary/metrics.json",
         summary_csv=f"{OUT}/summary/accuracy.csv",
+        curves_csv=f"{OUT}/summary/curves.csv",
     params:
         methods=METHODS,
         code=step_digest("report"),
@@ -23,8 +27,9 @@ rule collect:
         "../../environment.yml"
     shell:
         "python -m weightmom collect --methods {params.methods} --metric-rows {input.metrics}"
-        " --layer-rows {input.layers} --metrics-out {output.metrics} --layers-out {output.layers}"
-        " --summary-json {output.summary_json} --summary-csv {output.summary_csv} 2> {log}"
+        " --layer-rows {input.layers} --curve-rows {input.curves} --metrics-out {output.metrics}"
+        " --layers-out {output.layers} --curves-out {output.curves} --summary-json {output.summary_json}"
+        " --summary-csv {output.summary_csv} --curves-csv {output.curves_csv} 2> {log}"
 
 
 rule table:
@@ -108,3 +113,26 @@ rule density_figure:
     shell:
         "python -m weightmom density-figure --title {params.title:q} --methods {params.methods}"
         " --layer-rows {input} --out {output} 2> {log}"
+
+
+rule curves_figure:
+    input:
+        lambda wildcards: table_rows(wildcards.table, "curve", wildcards.model),
+    output:
+        report(
+            f"{OUT}/figures/{{table}}/{{model}}_curves.png",
+            caption="../report/curves_figure.rst",
+            category="Figures",
+            subcategory="{table}",
+        ),
+    params:
+        title=lambda wildcards: figure_title(wildcards, "fine-tuning curves"),
+        methods=lambda wildcards: table_methods(wildcards.table),
+        code=step_digest("report"),
+    log:
+        f"{LOGS}/figures/{{table}}/{{model}}_curves.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "python -m weightmom curves-figure --title {params.title:q} --methods {params.methods}"
+        " --curve-rows {input} --out {output} 2> {log}"

@@ -1,8 +1,10 @@
 rule train_dense:
     input:
         train=f"{OUT}/data/{{dataset}}/train.npz",
+        val=f"{OUT}/data/{{dataset}}/val.npz",
     output:
-        f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/dense/checkpoint.pt",
+        checkpoint=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/dense/checkpoint.pt",
+        curve=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/dense/curve.parquet",
     params:
         recipe=as_json(config["training"]["dense"]),
         snapshots=" ".join(map(str, snapshot_epochs())),
@@ -25,4 +27,4 @@ rule train_dense:
         " --model {wildcards.model} --seed {wildcards.seed} --recipe {params.recipe:q}"
         " --snapshot-epochs {params.snapshots}"
         " --accelerator {params.accelerator:q} --threads {threads} --device {params.device}"
-        " --out {output} 2> {log}"
+        " --out {output.checkpoint} --curve-out {output.curve} 2> {log}"

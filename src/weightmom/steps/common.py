@@ -15,6 +15,16 @@ def load_train(data_dir: str | Path, device: torch.device) -> splits.Split:
     return splits.load_split(Path(data_dir) / "train.npz").to(device)
 
 
+def load_val(data_dir: str | Path, device: torch.device) -> splits.Split:
+    """The validation split, evaluated after every epoch for the curve."""
+    return splits.load_split(Path(data_dir) / "val.npz").to(device)
+
+
+def curve_path(out: str | Path, curve_out: str | Path | None) -> Path:
+    """Where a training step's curve goes: as given, or curve.parquet beside its checkpoint."""
+    return Path(curve_out) if curve_out is not None else Path(out).parent / "curve.parquet"
+
+
 def resume_file(out: str | Path, key: str) -> ResumeFile:
     """Per-epoch state lives beside the output, under a name Snakemake does not track."""
     return ResumeFile(Path(out).parent / "resume.pt", key)

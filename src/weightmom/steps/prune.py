@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import torch
 
 from weightmom.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from weightmom.curves import write_curve
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import MaskEnforcer, count_total
 from weightmom.lineage import DENSE
@@ -16,7 +17,7 @@ from weightmom.provenance import code_state, settings_hash
 from weightmom.pruning import build_pruner
 from weightmom.pruning.schedule import keep_counts
 from weightmom.recipe import Accelerator, Recipe
-from weightmom.steps.common import load_train, resume_file
+from weightmom.steps.common import curve_path, load_train, load_val, resume_file
 from weightmom.devices import describe_device, resolve_device
 from weightmom.training import momentum_buffers, train
 
@@ -37,6 +38,7 @@ def prune_round(
     device: str,
     jobs_per_gpu: int = 1,
     out: str | Path,
+    curve_out: str | Path | None = None,
     expect: Mapping[str, Any] | None = None,
 ) -> None:
     """Round r from round r-1: update scores, prune to the schedule's count, fine-tune.
@@ -45,7 +47,8 @@ def prune_round(
     learning rate. Resumable: a restarted job takes the masks and scores of its
     interrupted self and continues fine-tuning from the last finished epoch. `expect`
     (load_checkpoint's model_name, dataset, seed, ...) is what the checkpoint must have been
-    made for.
+    made for. The fine-tuning curve (weightmom.curves, validated on <data_dir>/val.npz) goes
+    to `curve_out`, by default curve.parquet beside the checkpoint.
     """
     code = code_state()  # now: the code that runs, not what the tree holds when training ends
     run_recipe = Recipe.from_dict(recipe, "fine-tuning recipe")
@@ -64,6 +67,7 @@ def prune_round(
     target = resolve_device(device, jobs_per_gpu)
     seed = int(previous.meta["seed"])
     data = load_train(data_dir, target)
+    validation = load_val(data_dir, target)
     model = previous.build(target)
     params = prunable_parameters(model)
     settings = {
@@ -96,11 +100,12 @@ def prune_round(
 
     momentum: dict[str, torch.Tensor] = {}
 
-    seconds = train(
+    trained = train(
         model,
         data,
         run_recipe,
         seed=seed * 1000 + round_index,
+        validation=validation,
         accelerator=speed,
         enforcer=MaskEnforcer(params, masks),
         on_step=observe if pruner.granularity == "step" else None,
@@ -112,6 +117,9 @@ def prune_round(
         on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)),
         description=f"{method} round{round_index} {previous.model_name} seed{seed}",
     )
+    # The curve before the checkpoint: a checkpoint under its final name means both are there.
+    identity = {"dataset": previous.dataset, "model": previous.model_name, "method": method, "seed": seed, "round": round_index}
+    write_curve(identity, trained.curve, curve_path(out, curve_out))
     save_checkpoint(
         Checkpoint(
             model_name=previous.model_name,
@@ -127,7 +135,7 @@ def prune_round(
                 "round": round_index,
                 "seed": seed,
                 "target_sparsity": 1.0 - keep[round_index] / keep[0],
-                "train_seconds": seconds,
+                "train_seconds": trained.seconds,
                 "config_hash": config_hash,
                 "device": describe_device(target),
                 **code,

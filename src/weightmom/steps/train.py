@@ -8,13 +8,14 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from weightmom.checkpoint import Checkpoint, save_checkpoint
+from weightmom.curves import write_curve
 from weightmom.errors import SpecError
 from weightmom.masks import full_masks
 from weightmom.lineage import DENSE
 from weightmom.models import build_model, prunable_parameters
 from weightmom.provenance import code_state, settings_hash
 from weightmom.recipe import Accelerator, Recipe
-from weightmom.steps.common import check_input_fits, load_train, resume_file
+from weightmom.steps.common import check_input_fits, curve_path, load_train, load_val, resume_file
 from weightmom.devices import describe_device, resolve_device
 from weightmom.training import momentum_buffers, train
 
@@ -31,17 +32,21 @@ def train_dense(
     device: str,
     jobs_per_gpu: int = 1,
     out: str | Path,
+    curve_out: str | Path | None = None,
 ) -> None:
     """Train the dense baseline every pruning method starts from (resumable per epoch).
 
     The weights after each of `snapshot_epochs` are kept in the checkpoint for methods
-    that rewind to them (lottery tickets); 0 keeps the initialisation.
+    that rewind to them (lottery tickets); 0 keeps the initialisation. The per-epoch curve
+    (weightmom.curves, validated on <data_dir>/val.npz) goes to `curve_out`, by default
+    curve.parquet beside the checkpoint.
     """
     code = code_state()  # now: the code that runs, not what the tree holds when training ends
     run_recipe = Recipe.from_dict(recipe, "dense recipe")
     speed = Accelerator.from_dict(accelerator or {})
     target = resolve_device(device, jobs_per_gpu)
     data = load_train(data_dir, target)
+    validation = load_val(data_dir, target)
     torch.manual_seed(seed)
     model = build_model(model_name, data.input_shape, data.num_classes).to(target)
     check_input_fits(model, model_name, dataset, data.input_shape, target)
@@ -63,11 +68,14 @@ def train_dense(
         keep_snapshot(0)
     params = prunable_parameters(model)
     momentum: dict[str, torch.Tensor] = {}
-    seconds = train(
-        model, data, run_recipe, seed=seed, accelerator=speed, on_epoch=keep_snapshot, resume=resume, saved=saved,
-        extra_state=lambda: {"snapshots": snapshots}, on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)),
-        description=f"dense {model_name} seed{seed}",
+    trained = train(
+        model, data, run_recipe, seed=seed, validation=validation, accelerator=speed, on_epoch=keep_snapshot,
+        resume=resume, saved=saved, extra_state=lambda: {"snapshots": snapshots},
+        on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)), description=f"dense {model_name} seed{seed}",
     )
+    # The curve before the checkpoint: a checkpoint under its final name means both are there.
+    identity = {"dataset": dataset, "model": model_name, "method": DENSE, "seed": seed, "round": 0}
+    write_curve(identity, trained.curve, curve_path(out, curve_out))
     save_checkpoint(
         Checkpoint(
             model_name=model_name,
@@ -83,7 +91,7 @@ def train_dense(
                 "round": 0,
                 "seed": seed,
                 "target_sparsity": 0.0,
-                "train_seconds": seconds,
+                "train_seconds": trained.seconds,
                 "config_hash": config_hash,
                 "device": describe_device(target),
                 **code,
