@@ -175,9 +175,10 @@ def test_demo_workflow_end_to_end(tmp_path):
     report = run_snakemake(workdir, "--report", "results/demo/report.html", "--configfile", config_path)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (workdir / "results/demo/report.html").read_text()
-    for caption in ("Share of surviving weights", "Top-1 accuracy against compression", "Rows model x method", "Fine-tuning curves"):
+    for caption in ("Share of surviving weights", "Top-1 accuracy against compression", "Rows model x method", "Fine-tuning curves",
+                    "Every network is trained dense"):  # the last: the landing page
         assert caption in html
-    for item in ("digits.csv", "digits_ablation.csv", "mlp_accuracy.png", "mlp_density.png", "mlp_curves.png"):
+    for item in ("digits.html", "digits_ablation.html", "mlp_accuracy.png", "mlp_density.png", "mlp_curves.png"):
         assert item in html
 
     again = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
@@ -197,13 +198,15 @@ def test_demo_workflow_end_to_end(tmp_path):
         f"{round_dir}/round1/layers.parquet",
         f"{round_dir}/round2/metrics.parquet",
         f"{round_dir}/round2/layers.parquet",
+        f"{round_dir}/round1/predictions.parquet",
+        f"{round_dir}/round2/predictions.parquet",
         "results/demo/metrics.parquet",
         "results/demo/layers.parquet",
         "results/demo/curves.parquet",
         "results/demo/summary/metrics.json",
         "results/demo/summary/accuracy.csv",
         "results/demo/summary/curves.csv",
-        *(f"results/demo/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "csv", "parquet")),
+        *(f"results/demo/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "html", "csv", "parquet")),
         *(f"results/demo/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density", "curves")),
     }
     rerun = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
