@@ -1,11 +1,11 @@
-"""The steps that turn metric row files into the collected Parquet files, tables and figures."""
+"""The steps that turn metric and export row files into the collected Parquet files, tables and figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, expand_dense, read_rows, write_table
+from weightmom.metrics import EXPORT_SCHEMA, LAYER_SCHEMA, METRIC_SCHEMA, expand_dense, read_rows, write_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,6 +27,24 @@ def collect(
     write_table(metrics, metrics_out)
     write_table(expand_dense(read_rows(layer_rows, LAYER_SCHEMA), methods), layers_out)
     write_summary(metrics, summary_json, summary_csv)
+
+
+def collect_exports(*, export_rows: Sequence[str | Path], out: str | Path) -> None:
+    """Gather export rows into results/<experiment>/exports.parquet (the dense network's
+    rows stay method `dense`, round 0: one per model and seed)."""
+    frame = read_rows(export_rows, EXPORT_SCHEMA).sort_values(["dataset", "model", "method", "seed", "round"])
+    write_table(frame.reset_index(drop=True), out)
+
+
+def make_deployment_table(
+    *, title: str, models: Sequence[str], methods: Sequence[str], export_rows: Sequence[str | Path], out_prefix: str | Path
+) -> None:
+    """A table's deployment table: sizes on disk and CPU latency, dense and each method."""
+    from weightmom.deployment import deployment_table, write_deployment_files
+
+    rows = read_rows(export_rows, EXPORT_SCHEMA)
+    cpus = sorted(set(rows["cpu"]))
+    write_deployment_files(deployment_table(rows, models, methods), out_prefix, title, " / ".join(cpus) or "-")
 
 
 def make_table(
