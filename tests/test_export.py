@@ -277,3 +277,42 @@ def test_deployment_and_collect_steps(tmp_path):
     text = prefix.with_suffix(".md").read_text()
     assert text.startswith("# Toy\n") and "1 CPU thread(s) of cpu" in text
     assert list(pd.read_csv(prefix.with_suffix(".csv"))["method"]) == ["dense", "magnitude"]
+
+
+def test_the_workflow_exports_each_tables_dense_and_final_networks(tmp_path):
+    from conftest import copy_project, reduced_demo_config, run_snakemake, write_config
+
+    workdir = copy_project(tmp_path)
+    config = reduced_demo_config()
+    config.update(seeds=[0], tables={"digits": {"dataset": "digits", "models": ["mlp"]}})
+    config["methods"] = {"magnitude": config["methods"]["magnitude"]}
+    config["training"]["dense"]["epochs"] = 1
+    config["pruning"]["rounds"] = 1
+    config_path = write_config(workdir, config)
+    run = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    runs = workdir / "results/demo/runs/digits/mlp/seed0"
+    for stage in ("dense", "magnitude/round1"):
+        for name in ("model.safetensors", "model.onnx", "export.parquet"):
+            assert (runs / stage / name).stat().st_size > 0, (stage, name)
+        assert (workdir / f"logs/demo/digits/mlp/seed0/{stage}/export.log").exists()
+    exports = pd.read_parquet(workdir / "results/demo/exports.parquet")
+    assert sorted(zip(exports["method"], exports["round"])) == [("dense", 0), ("magnitude", 1)]
+    table = (workdir / "results/demo/tables/deployment/digits.md").read_text()
+    assert "| mlp     | dense     |" in table and "| mlp     | magnitude |" in table
+    assert list(pd.read_csv(workdir / "results/demo/tables/deployment/digits.csv")["method"]) == ["dense", "magnitude"]
+    assert "results/demo/tables/deployment/<table>.md" in run.stdout + run.stderr  # the run's closing summary
+
+    (runs / "magnitude/round1/model.onnx").unlink()  # a deleted export comes back, alone
+    plan = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
+    assert plan.returncode == 0, plan.stderr
+    planned = {
+        part.strip()
+        for line in plan.stdout.splitlines() if line.strip().startswith("output:")
+        for part in line.split(":", 1)[1].split(",")
+    }
+    stage = "results/demo/runs/digits/mlp/seed0/magnitude/round1"
+    assert planned == {
+        f"{stage}/model.safetensors", f"{stage}/model.onnx", f"{stage}/export.parquet", "results/demo/exports.parquet",
+        "results/demo/tables/deployment/digits.md", "results/demo/tables/deployment/digits.csv",
+    }

@@ -104,17 +104,3 @@ rule density_figure:
     shell:
         "python -m weightmom density-figure --title {params.title:q} --methods {params.methods}"
         " --layer-rows {input} --out {output} 2> {log}"
-
-
-def made_summary():
-    """The last lines of a finished run: what it made, and where."""
-    tables = ", ".join(config["tables"])
-    return "\n".join(
-        [
-            f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
-            f"  tables    {OUT}/tables/<table>.md, .tex, .csv, .parquet for {tables}",
-            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png and _density.png",
-            f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
-            f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure on one page",
-        ]
-    )
