@@ -184,6 +184,11 @@ def test_interleaved_timing_stops_at_its_budget():
     calls = {"a": lambda: None, "b": lambda: sum(range(1000))}
     timings = time_interleaved(calls, repeats=7, warmup=1)
     assert {name: t.runs for name, t in timings.items()} == {"a": 7, "b": 7}
+    sequence: list[str] = []
+    time_interleaved({"a": lambda: sequence.append("a"), "b": lambda: sequence.append("b")}, repeats=2, warmup=1)
+    # warm-up, then every timed run right after an untimed one of the same call (no bias
+    # from which call ran last), in forward then reverse order
+    assert "".join(sequence) == "ab" + "aabb" + "bbaa"
     assert timings["b"].median_ms > 0
     slow = time_interleaved({"x": lambda: __import__("time").sleep(0.01)}, repeats=100, min_repeats=3, budget_s=0.0)
     assert slow["x"].runs == 3  # min_repeats done, then the budget (already spent) stops it

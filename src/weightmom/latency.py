@@ -4,9 +4,12 @@ One latency is the median wall time (time.perf_counter) of one forward pass on a
 batch, over several timed runs after a few untimed warm-up runs, on a stated number of
 CPU threads (PyTorch's torch.set_num_threads, onnxruntime's intra-op threads; one
 operator at a time). The networks and runtimes measured together are timed interleaved,
-run after run, in an order that alternates: a load that comes and goes on the machine
-(other jobs) falls on all of them alike, so their ratio stays meaningful where each
-number alone would drift.
+in turns: a load that comes and goes on the machine (other jobs) falls on all of them
+alike, so their ratio stays meaningful where each number alone would drift. Within a
+turn each timed run comes right after an untimed run of the same call, so every timed
+run finds the caches as its own previous run left them: without that, whichever call
+happens to run twice in a row (at the turn of the order) is timed warm and the others
+cold, a bias of 10% and more on small networks.
 
 Runs stop at `repeats` each, or earlier once every one has `min_repeats` and the
 measurement has used `budget_s` seconds (a large network on one core).
@@ -43,7 +46,8 @@ def time_interleaved(
     min_repeats: int = 5,
     budget_s: float = 30.0,
 ) -> dict[str, Timing]:
-    """Median milliseconds of each call, timed in turns (forward order, then reverse)."""
+    """Median milliseconds of each call, timed in turns (forward order, then reverse),
+    each timed run right after an untimed one of the same call."""
     if repeats < 1 or min_repeats < 1:
         raise ValueError("repeats and min_repeats must be >= 1")
     names = list(calls)
@@ -56,6 +60,7 @@ def time_interleaved(
         if turn >= min_repeats and time.perf_counter() - started > budget_s:
             break
         for name in names if turn % 2 == 0 else reversed(names):
+            calls[name]()  # untimed: the timed run starts from this call's own state
             begin = time.perf_counter()
             calls[name]()
             times[name].append((time.perf_counter() - begin) * 1000.0)
