@@ -197,13 +197,15 @@ def test_interleaved_timing_stops_at_its_budget():
 def test_export_step_end_to_end(dense_mlp, pruned_mlp, digits_dir, tmp_path, test_images):
     rows = []
     for checkpoint in (dense_mlp, pruned_mlp):
-        out = tmp_path / checkpoint.parent.name
         method, round_index = ("dense", 0) if checkpoint == dense_mlp else ("magnitude", 1)
+        out = tmp_path / ("dense" if method == "dense" else "round1")
+        # the pruned network's ORT latency is timed beside the dense export's ONNX file
+        dense_onnx = [] if method == "dense" else ["--dense-onnx", str(tmp_path / "dense/model.onnx")]
         code = main([
-            "export", "--checkpoint", str(checkpoint), "--dense-checkpoint", str(dense_mlp), "--data", str(digits_dir),
-            "--threads", "1", "--repeats", "5", "--expect-method", method, "--expect-round", str(round_index),
-            "--sparse-out", str(out / "model.safetensors"), "--onnx-out", str(out / "model.onnx"),
-            "--rows-out", str(out / "export.parquet"),
+            "export", "--checkpoint", str(checkpoint), "--dense-checkpoint", str(dense_mlp), *dense_onnx,
+            "--data", str(digits_dir), "--threads", "1", "--repeats", "5", "--expect-method", method,
+            "--expect-round", str(round_index), "--sparse-out", str(out / "model.safetensors"),
+            "--onnx-out", str(out / "model.onnx"), "--rows-out", str(out / "export.parquet"),
         ])
         assert code == 0
         rows.append(out / "export.parquet")
@@ -228,6 +230,19 @@ def test_export_step_end_to_end(dense_mlp, pruned_mlp, digits_dir, tmp_path, tes
         assert dense[column] == dense[f"dense_{column}"]
     info = load_sparse(tmp_path / "round1/model.safetensors").info
     assert info["method"] == "magnitude" and len(info["classes"]) == 10 and len(info["mean"]) == 1
+
+
+def test_export_times_the_dense_network_without_its_onnx_file(dense_mlp, pruned_mlp, digits_dir, tmp_path):
+    """Run by hand without --dense-onnx, the step exports the dense network itself to time it."""
+    from weightmom.steps.export import export_checkpoint
+
+    export_checkpoint(
+        checkpoint_path=pruned_mlp, dense_checkpoint_path=dense_mlp, data_dir=digits_dir, threads=1, repeats=1,
+        sparse_out=tmp_path / "m.safetensors", onnx_out=tmp_path / "m.onnx", rows_out=tmp_path / "e.parquet",
+    )
+    row = read_rows([tmp_path / "e.parquet"], EXPORT_SCHEMA).iloc[0]
+    assert row["dense_ort_b1_ms"] > 0 and row["latency_runs"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.parquet", "m.onnx", "m.safetensors"]
 
 
 def test_export_refuses_a_checkpoint_of_another_stage(pruned_mlp, dense_mlp, digits_dir, tmp_path, capsys):

@@ -113,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--checkpoint", required=True)
     export.add_argument("--dense-checkpoint", required=True, help="the dense run of the same model and seed (timed beside it)")
+    export.add_argument("--dense-onnx", help="the dense checkpoint's exported ONNX file (else it is exported again to be timed)")
     export.add_argument("--data", required=True, help="prepared dataset directory (its test split checks the exports)")
     export.add_argument("--sparse-out", required=True, help="the sparse weight file (.safetensors)")
     export.add_argument("--onnx-out", required=True)
@@ -240,7 +241,8 @@ def _run(args: argparse.Namespace) -> None:
         if args.repeats < 1:
             raise SpecError(f"--repeats must be >= 1, got {args.repeats}")
         steps.export_checkpoint(
-            checkpoint_path=args.checkpoint, dense_checkpoint_path=args.dense_checkpoint, data_dir=args.data,
+            checkpoint_path=args.checkpoint, dense_checkpoint_path=args.dense_checkpoint,
+            dense_onnx_path=args.dense_onnx, data_dir=args.data,
             threads=args.threads, sparse_out=args.sparse_out, onnx_out=args.onnx_out, rows_out=args.rows_out,
             expect=_expectations(args), repeats=args.repeats,
         )

@@ -10,6 +10,12 @@ rule export:
     input:
         checkpoint=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/checkpoint.pt",
         dense=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/dense/checkpoint.pt",
+        # the dense network's ONNX file, timed beside this one (none for the dense export itself)
+        dense_onnx=lambda wildcards: (
+            []
+            if wildcards.stage == "dense"
+            else f"{OUT}/runs/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/dense/model.onnx"
+        ),
         test=f"{OUT}/data/{{dataset}}/test.npz",
     output:
         sparse=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/model.safetensors",
@@ -17,6 +23,7 @@ rule export:
         rows=f"{OUT}/runs/{{dataset}}/{{model}}/seed{{seed}}/{{stage}}/export.parquet",
     params:
         code=step_digest("export"),
+        dense_onnx=lambda wildcards, input: f"--dense-onnx {input.dense_onnx}" if input.dense_onnx else "",
         method=lambda wildcards: wildcards.stage.split("/")[0],
         round=lambda wildcards: 0 if wildcards.stage == "dense" else int(wildcards.stage.rsplit("round", 1)[1]),
     # the latency is measured on this many threads (torch and onnxruntime)
@@ -31,7 +38,7 @@ rule export:
         "../../environment.yml"
     shell:
         "python -m weightmom export --checkpoint {input.checkpoint} --dense-checkpoint {input.dense}"
-        " --data $(dirname {input.test}) --threads {threads}"
+        " {params.dense_onnx} --data $(dirname {input.test}) --threads {threads}"
         " --expect-dataset {wildcards.dataset} --expect-model {wildcards.model} --expect-seed {wildcards.seed}"
         " --expect-method {params.method} --expect-round {params.round}"
         " --sparse-out {output.sparse} --onnx-out {output.onnx} --rows-out {output.rows} 2> {log}"

@@ -52,6 +52,7 @@ def export_checkpoint(
     sparse_out: str | Path,
     onnx_out: str | Path,
     rows_out: str | Path,
+    dense_onnx_path: str | Path | None = None,
     expect: Mapping[str, Any] | None = None,
     repeats: int = 20,
     budget_s: float = 30.0,
@@ -59,7 +60,9 @@ def export_checkpoint(
     """Export the checkpoint at `checkpoint_path` (`expect` as for prune_round) and write
     its export row last, so that a row means every file of the export is in place.
     `dense_checkpoint_path` is the dense run of the same model and seed (the same file for
-    the dense checkpoint itself), whose latency is measured beside this one's."""
+    the dense checkpoint itself), whose latency is measured beside this one's, in
+    onnxruntime from `dense_onnx_path` (its export) when given, else from an export made
+    here."""
     checkpoint = load_checkpoint(checkpoint_path, **(expect or {}))
     test = load_split(Path(data_dir) / "test.npz")
     if test.input_shape != checkpoint.input_shape or test.num_classes != checkpoint.num_classes:
@@ -110,8 +113,10 @@ def export_checkpoint(
                 seed=int(meta["seed"]), method=DENSE, round_index=0,
             )
             dense_model = masked_model(dense)
-            dense_onnx = Path(scratch) / "dense.onnx"
-            write_onnx(dense_model, images, dense_onnx)
+            dense_onnx = dense_onnx_path
+            if dense_onnx is None:
+                dense_onnx = Path(scratch) / "dense.onnx"
+                write_onnx(dense_model, images, dense_onnx)
             networks["dense"] = (dense_model, dense_onnx)
         latency = cpu_latency(networks, images, threads=threads, repeats=repeats, budget_s=budget_s)
     latency.setdefault("dense", latency["this"])
