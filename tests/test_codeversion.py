@@ -10,7 +10,7 @@ import pytest
 from weightmom import codeversion
 from weightmom.pruning import pruner_names
 
-STEPS = [(step, None) for step in ("prepare", "train", "evaluate", "report")] + [("prune", p) for p in pruner_names()]
+STEPS = [(step, None) for step in ("prepare", "train", "evaluate", "export", "report")] + [("prune", p) for p in pruner_names()]
 
 
 @pytest.fixture
@@ -59,8 +59,8 @@ def test_device_code_reruns_training_pruning_and_evaluation(package):
     }
 
 
-def test_model_code_reruns_training_pruning_and_evaluation(package):
-    assert _changed_by(package, "models/cifar.py") == {("train", None), ("evaluate", None)} | {
+def test_model_code_reruns_training_pruning_evaluation_and_export(package):
+    assert _changed_by(package, "models/cifar.py") == {("train", None), ("evaluate", None), ("export", None)} | {
         ("prune", p) for p in pruner_names()
     }
 
@@ -75,8 +75,14 @@ def test_data_source_code_counts_for_preparing_alone(package):
     assert _changed_by(package, "download.py") == {("prepare", None)}
 
 
-def test_metric_code_reruns_evaluation_and_reports_not_training(package):
-    assert _changed_by(package, "metrics.py") == {("evaluate", None), ("report", None)}
+def test_metric_code_reruns_evaluation_export_and_reports_not_training(package):
+    assert _changed_by(package, "metrics.py") == {("evaluate", None), ("export", None), ("report", None)}
+
+
+def test_export_code_reruns_the_exports_alone(package):
+    for module in ("sparse_file.py", "onnx_export.py", "latency.py", "steps/export.py"):
+        assert _changed_by(package, module) == {("export", None)}, module
+    assert _changed_by(package, "deployment.py") == {("report", None)}
 
 
 def test_the_command_line_counts_for_every_step(package):

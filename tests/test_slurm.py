@@ -94,12 +94,13 @@ def test_an_evaluation_goes_to_slurm_with_the_job_that_made_it(tmp_path):
     assert plan.returncode == 0, plan.stderr[-3000:]
     log = plan.stdout + plan.stderr
     counts = submissions.count(log, submissions.local_rules(workdir))
-    dense, rounds = 2, 2 * 4 * 2
+    dense, rounds, finals = 2, 2 * 4 * 2, 2 * 4
     assert counts["train_dense"] == dense and counts["prune_round"] == rounds and counts["evaluate"] == dense + rounds
-    assert counts["without groups"] == 1 + 2 * (dense + rounds)
+    assert counts["export"] == dense + finals  # the dense and final-round networks, each with its checkpoint's job
+    assert counts["without groups"] == 1 + 2 * (dense + rounds) + dense + finals
     assert counts["with groups"] == 1 + dense + rounds
     group = log.split("Group job digits-mlp-seed1-lottery-round2 ", 1)[1].split("Group job", 1)[0]
-    assert "rule prune_round:" in group and "rule evaluate:" in group
+    assert "rule prune_round:" in group and "rule evaluate:" in group and "rule export:" in group
     assert "stage=lottery/round2" in group and "method=lottery, round=2" in group.replace("\n", " ")
 
 
@@ -122,12 +123,13 @@ def test_demo_through_sbatch_matches_a_local_run(cluster, tmp_path):
         ["sacct", "-n", "-X", "-P", "-S", started, "-o", "JobID,WorkDir,State"], capture_output=True, text=True
     ).stdout
     submitted = [line for line in accounting.splitlines() if f"|{on_slurm}|" in line]  # this test's jobs only
-    # One sbatch job each: prepare; the dense run with its evaluation; 2 methods x 2 rounds,
-    # each with its evaluation. Without groups it would be 1 + 1 + 4 + 5 = 11.
+    # One sbatch job each: prepare; the dense run with its evaluation and export; 2 methods x
+    # 2 rounds, each with its evaluation (and the final rounds with their export). Without
+    # groups it would be 1 + 1 + 4 + 5 + 3 = 14.
     assert len(submitted) == 1 + 1 + 4, accounting
     assert all("COMPLETED" in line for line in submitted), accounting
     planned = submissions.count((on_slurm / "plan.log").read_text(), submissions.local_rules(on_slurm))
-    assert planned["with groups"] == len(submitted) and planned["without groups"] == 11
+    assert planned["with groups"] == len(submitted) and planned["without groups"] == 14
 
 
 def test_a_failed_evaluation_keeps_the_checkpoint_its_submission_made(cluster, tmp_path):

@@ -108,6 +108,22 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--predictions-out", help="a row per test image: label and predicted class")
     _add_expectations(evaluate, stage=True)
 
+    export = add(
+        "export",
+        "Write a checkpoint's sparse weight file and ONNX file (both checked) and its export row: file sizes, "
+        "the ONNX check, CPU latency beside the dense network's.",
+        threads=True,
+    )
+    export.add_argument("--checkpoint", required=True)
+    export.add_argument("--dense-checkpoint", required=True, help="the dense run of the same model and seed (timed beside it)")
+    export.add_argument("--dense-onnx", help="the dense checkpoint's exported ONNX file (else it is exported again to be timed)")
+    export.add_argument("--data", required=True, help="prepared dataset directory (its test split checks the exports)")
+    export.add_argument("--sparse-out", required=True, help="the sparse weight file (.safetensors)")
+    export.add_argument("--onnx-out", required=True)
+    export.add_argument("--rows-out", required=True, help="the export row (.parquet)")
+    export.add_argument("--repeats", type=int, default=20, help="timed runs per latency (median; after 3 warm-up runs)")
+    _add_expectations(export, stage=True)
+
     collect = add("collect", "Gather row files into results/<experiment>/metrics.parquet, layers.parquet and curves.parquet.")
     collect.add_argument("--methods", nargs="+", required=True)
     collect.add_argument("--metric-rows", nargs="+", required=True)
@@ -119,6 +135,17 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--summary-json", required=True, help="final-round summary for `dvc metrics show`")
     collect.add_argument("--summary-csv", required=True, help="top-1 vs compression for `dvc plots show`")
     collect.add_argument("--curves-csv", help="fine-tuning curves, mean over seeds, for `dvc plots show`")
+
+    collect_exports = add("collect-exports", "Gather export rows into results/<experiment>/exports.parquet.")
+    collect_exports.add_argument("--export-rows", nargs="+", required=True)
+    collect_exports.add_argument("--out", required=True)
+
+    deployment = add("deployment-table", "Write a table's deployment table (sizes, latency) as <prefix>.md and .csv.")
+    deployment.add_argument("--title", required=True)
+    deployment.add_argument("--models", nargs="+", required=True)
+    deployment.add_argument("--methods", nargs="+", required=True)
+    deployment.add_argument("--export-rows", nargs="+", required=True)
+    deployment.add_argument("--out-prefix", required=True)
 
     table = add("table", "Write a paper table as <prefix>.md, .tex, .csv and .parquet.")
     table.add_argument("--title", required=True)
@@ -189,7 +216,7 @@ def _run(args: argparse.Namespace) -> None:
         return _preflight(args)
     # Import only the step's own module: every job pays for its imports (torch alone costs a
     # second or more), and the workflow's code digests (weightmom.codeversion) count on it.
-    if args.step in ("collect", "table", "figure", "density-figure", "curves-figure"):
+    if args.step in ("collect", "collect-exports", "deployment-table", "table", "figure", "density-figure", "curves-figure"):
         from weightmom import reports as steps
     elif args.step in ("download", "prepare"):
         from weightmom.steps import data as steps
@@ -197,6 +224,8 @@ def _run(args: argparse.Namespace) -> None:
         from weightmom.steps import train as steps
     elif args.step == "prune":
         from weightmom.steps import prune as steps
+    elif args.step == "export":
+        from weightmom.steps import export as steps
     else:
         from weightmom.steps import evaluate as steps
     if args.step == "download":
@@ -222,6 +251,22 @@ def _run(args: argparse.Namespace) -> None:
             checkpoint_path=args.checkpoint, data_dir=args.data, device=args.device, jobs_per_gpu=args.jobs_per_gpu,
             metrics_out=args.metrics_out, layers_out=args.layers_out, predictions_out=args.predictions_out,
             expect=_expectations(args),
+        )
+    elif args.step == "export":
+        if args.repeats < 1:
+            raise SpecError(f"--repeats must be >= 1, got {args.repeats}")
+        steps.export_checkpoint(
+            checkpoint_path=args.checkpoint, dense_checkpoint_path=args.dense_checkpoint,
+            dense_onnx_path=args.dense_onnx, data_dir=args.data,
+            threads=args.threads, sparse_out=args.sparse_out, onnx_out=args.onnx_out, rows_out=args.rows_out,
+            expect=_expectations(args), repeats=args.repeats,
+        )
+    elif args.step == "collect-exports":
+        steps.collect_exports(export_rows=args.export_rows, out=args.out)
+    elif args.step == "deployment-table":
+        steps.make_deployment_table(
+            title=args.title, models=args.models, methods=args.methods, export_rows=args.export_rows,
+            out_prefix=args.out_prefix,
         )
     elif args.step == "collect":
         if (args.curves_out is None) != (args.curves_csv is None):

@@ -29,6 +29,7 @@ STEP_MODULES = {
     "train": f"{PACKAGE}.steps.train",
     "prune": f"{PACKAGE}.steps.prune",
     "evaluate": f"{PACKAGE}.steps.evaluate",
+    "export": f"{PACKAGE}.steps.export",
     "report": f"{PACKAGE}.reports",
 }
 

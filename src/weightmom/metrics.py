@@ -1,8 +1,10 @@
-"""The metric contract: one Parquet row per evaluated checkpoint, one per (checkpoint, layer).
+"""The metric contract: one Parquet row per evaluated checkpoint, one per (checkpoint, layer),
+one per exported checkpoint.
 
-Row files are written by the evaluate step and gathered into results/<experiment>/metrics.parquet
-and layers.parquet. Every file carries `schema_version`; a reader refuses a file with
-missing columns or another version, naming the file.
+Row files are written by the evaluate and export steps and gathered into
+results/<experiment>/metrics.parquet, layers.parquet and exports.parquet. Every file
+carries `schema_version`; a reader refuses a file with missing columns or another
+version, naming the file.
 """
 
 from __future__ import annotations
@@ -79,6 +81,34 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("index", pa.int32()),
         pa.field("label", pa.int32()),
         pa.field("predicted", pa.int32()),
+    ]
+)
+
+#: CPU latencies of an export row, milliseconds: runtime (torch, ort) x batch size (1, 128)
+LATENCY_COLUMNS = [f"{runtime}_b{batch}_ms" for runtime in ("torch", "ort") for batch in (1, 128)]
+
+EXPORT_SCHEMA = pa.schema(
+    _KEY_FIELDS
+    + [
+        pa.field("compression_ratio", pa.float64()),
+        pa.field("params_prunable", pa.int64()),
+        pa.field("params_kept", pa.int64()),
+        pa.field("dense_file_bytes", pa.int64()),
+        pa.field("sparse_file_bytes", pa.int64()),
+        pa.field("size_ratio", pa.float64()),
+        pa.field("onnx_bytes", pa.int64()),
+        pa.field("onnx_check_images", pa.int64()),
+        pa.field("onnx_max_abs_logit_diff", pa.float64()),
+        pa.field("onnx_agreement", pa.float64()),
+        pa.field("latency_threads", pa.int64()),
+        pa.field("latency_runs", pa.int64()),
+    ]
+    + [pa.field(name, pa.float64()) for name in LATENCY_COLUMNS]
+    + [pa.field(f"dense_{name}", pa.float64()) for name in LATENCY_COLUMNS]
+    + [
+        pa.field("cpu", pa.string()),
+        pa.field("torch_version", pa.string()),
+        pa.field("onnxruntime_version", pa.string()),
     ]
 )
 

@@ -1,4 +1,4 @@
-"""The steps that turn metric row and curve files into the collected Parquet files, tables and figures."""
+"""The steps that turn metric, curve and export row files into the collected Parquet files, tables and figures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from weightmom.curves import CURVE_SCHEMA
 from weightmom.lineage import DENSE
-from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, expand_dense, read_rows, write_table
+from weightmom.metrics import EXPORT_SCHEMA, LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, expand_dense, read_rows, write_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +38,24 @@ def collect(
         curves = read_rows(curve_rows, CURVE_SCHEMA).sort_values(["dataset", "model", "method", "seed", "round", "epoch"])
         write_table(curves.reset_index(drop=True), curves_out)
         write_curves_summary(curves, curves_csv)
+
+
+def collect_exports(*, export_rows: Sequence[str | Path], out: str | Path) -> None:
+    """Gather export rows into results/<experiment>/exports.parquet (the dense network's
+    rows stay method `dense`, round 0: one per model and seed)."""
+    frame = read_rows(export_rows, EXPORT_SCHEMA).sort_values(["dataset", "model", "method", "seed", "round"])
+    write_table(frame.reset_index(drop=True), out)
+
+
+def make_deployment_table(
+    *, title: str, models: Sequence[str], methods: Sequence[str], export_rows: Sequence[str | Path], out_prefix: str | Path
+) -> None:
+    """A table's deployment table: sizes on disk and CPU latency, dense and each method."""
+    from weightmom.deployment import deployment_table, write_deployment_files
+
+    rows = read_rows(export_rows, EXPORT_SCHEMA)
+    cpus = sorted(set(rows["cpu"]))
+    write_deployment_files(deployment_table(rows, models, methods), out_prefix, title, " / ".join(cpus) or "-")
 
 
 def make_table(

@@ -155,6 +155,29 @@ def figure_title(wildcards, what):
     return f"{spec['dataset']} / {wildcards.model}: {kind}{what}"
 
 
+def export_dirs(table=None):
+    """Checkpoint directories exported: per model and seed of a table (of every table
+    without one), the dense run and each method's final round."""
+    dirs = set()
+    for name in [table] if table else config["tables"]:
+        spec = config["tables"][name]
+        dirs.update(f"{run_dir(spec['dataset'], model, seed)}/dense" for model in spec["models"] for seed in config["seeds"])
+        dirs.update(stage_dirs(name, final_only=True))
+    return sorted(dirs)
+
+
+def export_rows(table=None):
+    return [f"{d}/export.parquet" for d in export_dirs(table)]
+
+
+def export_targets():
+    """The exported files (a deleted one comes back, as a checkpoint does), the collected
+    rows and every table's deployment table."""
+    files = [f"{d}/{name}" for d in export_dirs() for name in ("model.safetensors", "model.onnx")]
+    tables = expand(f"{OUT}/tables/deployment/{{table}}.{{ext}}", table=list(config["tables"]), ext=["md", "csv"])
+    return [f"{OUT}/exports.parquet", *tables, *files]
+
+
 def all_targets():
     """Every checkpoint is a target too: Snakemake does not remake a deleted intermediate
     file whose consumers are up to date, and a checkpoint must come back when deleted."""
@@ -162,7 +185,23 @@ def all_targets():
     targets = [f"{OUT}/metrics.parquet", f"{OUT}/layers.parquet", f"{OUT}/curves.parquet", f"{OUT}/summary/metrics.json", *checkpoints]
     for table in config["tables"]:
         targets += table_targets(table) + figure_targets(table)
-    return targets
+    return targets + export_targets()
+
+
+def made_summary():
+    """The last lines of a finished run: what it made, and where."""
+    tables = ", ".join(config["tables"])
+    return "\n".join(
+        [
+            f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
+            f"  tables    {OUT}/tables/<table>.md, .tex, .csv, .parquet for {tables}",
+            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png and _density.png",
+            f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
+            f"  exports   {OUT}/runs/.../{{dense,<method>/round{ROUNDS}}}/model.safetensors and model.onnx; sizes and latency"
+            f" in {OUT}/exports.parquet and {OUT}/tables/deployment/<table>.md",
+            f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure on one page",
+        ]
+    )
 
 
 def made_summary():
