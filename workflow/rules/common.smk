@@ -194,26 +194,12 @@ def made_summary():
     return "\n".join(
         [
             f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
-            f"  tables    {OUT}/tables/<table>.md, .tex, .csv, .parquet for {tables}",
-            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png and _density.png",
-            f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
-            f"  exports   {OUT}/runs/.../{{dense,<method>/round{ROUNDS}}}/model.safetensors and model.onnx; sizes and latency"
-            f" in {OUT}/exports.parquet and {OUT}/tables/deployment/<table>.md",
-            f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure on one page",
-        ]
-    )
-
-
-def made_summary():
-    """The last lines of a finished run: what it made, and where."""
-    tables = ", ".join(config["tables"])
-    return "\n".join(
-        [
-            f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
             f"  tables    {OUT}/tables/<table>.md, .tex, .html, .csv, .parquet for {tables}",
             f"  figures   {OUT}/figures/<table>/<model>_accuracy.png, _density.png and _curves.png",
             f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
             f"  curves    {OUT}/curves.parquet (a row per training epoch of every dense run and round)",
+            f"  exports   {OUT}/runs/.../{{dense,<method>/round{ROUNDS}}}/model.safetensors and model.onnx; sizes and latency"
+            f" in {OUT}/exports.parquet and {OUT}/tables/deployment/<table>.md",
             f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure in one file",
         ]
     )
