@@ -39,6 +39,16 @@ class Checkpoint:
     #: layer statistic); empty when the recipe has no momentum
     momentum: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    def row_key(self) -> dict[str, Any]:
+        """What identifies this checkpoint's rows (weightmom.metrics.ROW_KEY)."""
+        return {
+            "dataset": self.dataset,
+            "model": self.model_name,
+            "method": self.meta["method"],
+            "seed": int(self.meta["seed"]),
+            "round": int(self.meta["round"]),
+        }
+
     def build(self, device: torch.device | str = "cpu") -> nn.Module:
         """The model with these weights, on `device`."""
         model = build_model(self.model_name, self.input_shape, self.num_classes)

@@ -19,6 +19,14 @@ from weightmom.atomic import atomic_path  # noqa: E402
 _STYLES = [(marker, dash) for dash in ("-", "--", ":") for marker in ("o", "s", "^", "D", "v", "P", "X", "*")]
 
 
+def _save(figure: plt.Figure, path: str | Path) -> None:
+    """Lay out, write the PNG whole or not at all, and free the figure."""
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+
+
 def _compression_axis(axes, values: Sequence[float], target: float | None) -> None:
     """Log axis of compression ratios, ticked at 1-2-5 steps and at the target, as "15x"."""
     axes.set_xscale("log")
@@ -73,10 +81,7 @@ def accuracy_vs_compression(
     for axes in (top, bottom):
         axes.grid(True, which="major", alpha=0.3)
     top.legend(title="method", fontsize=8, ncol=2)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+    _save(figure, path)
 
 
 def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path: str | Path) -> None:
@@ -108,10 +113,7 @@ def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path
     axes.set_title(title)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(title="method", fontsize=7, ncol=2)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+    _save(figure, path)
 
 
 def finetune_curves(steps: pd.DataFrame, dense_top1: float | None, methods: Sequence[str], title: str, path: str | Path) -> None:
@@ -148,7 +150,4 @@ def finetune_curves(steps: pd.DataFrame, dense_top1: float | None, methods: Sequ
     axes.set_title(title, pad=14)
     axes.grid(True, alpha=0.3)
     axes.legend(title="method", fontsize=8)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+    _save(figure, path)

@@ -44,13 +44,7 @@ def evaluate_checkpoint(
     validation = evaluate(model, splits["val"])
     flops = layer_flops(model, checkpoint.input_shape, target)
     meta = checkpoint.meta
-    key = {
-        "dataset": checkpoint.dataset,
-        "model": checkpoint.model_name,
-        "method": meta["method"],
-        "seed": int(meta["seed"]),
-        "round": int(meta["round"]),
-    }
+    key = checkpoint.row_key()
     layers = []
     for name, mask in checkpoint.masks.items():
         density = float(mask.float().mean())

@@ -71,13 +71,7 @@ def export_checkpoint(
             f"{data_dir} has {test.input_shape} and {test.num_classes} classes"
         )
     meta = checkpoint.meta
-    key = {
-        "dataset": checkpoint.dataset,
-        "model": checkpoint.model_name,
-        "method": meta["method"],
-        "seed": int(meta["seed"]),
-        "round": int(meta["round"]),
-    }
+    key = checkpoint.row_key()
     model = masked_model(checkpoint)
     images = test.normalise(test.images[:CHECK_IMAGES])
     total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
