@@ -1,12 +1,31 @@
-"""Bad configs stop the run before any job starts, with a message naming the key and value."""
+"""Bad configs stop the run before any job starts, with one line naming the key and value.
+
+The cases call the config check (workflow/lib/config_check.py) in-process; one end-to-end
+test proves that Snakemake runs it and prints nothing but that line.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
 
-from conftest import FAST_RECIPE, copy_project, reduced_demo_config, run_snakemake, write_config
+from conftest import FAST_RECIPE, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+#: Printed by Snakemake itself, before it reads the Snakefile, whenever it runs in the project.
+PROFILE_NOTICE = "Using workflow specific profile profiles/default for setting default command line arguments."
+
+
+def _config_check_module():
+    spec = importlib.util.spec_from_file_location("config_check", REPO / "workflow/lib/config_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+config_check = _config_check_module()
 
 
 def _set(*path_and_value):
@@ -91,16 +110,49 @@ def _set(*path_and_value):
         ),
     ],
 )
-def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, mutate, message):
-    workdir = copy_project(tmp_path)
+def test_bad_config_stops_naming_the_key_in_one_line(mutate, message, capsys):
     config = reduced_demo_config()
     mutate(config)
-    result = run_snakemake(workdir, "--cores", "1", "--configfile", write_config(workdir, config))
-    assert result.returncode != 0
-    assert message in result.stderr, result.stderr[-2000:]
+    with pytest.raises(SystemExit) as stop:
+        config_check.check_or_exit(config, SCHEMA)
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"weightmom config: error: {message}"), err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+
+
+def test_a_good_config_gets_the_defaults_of_the_schema_and_of_each_pruner():
+    config = reduced_demo_config()
+    del config["methods"]["weightmom"]["beta"], config["methods"]["lottery"]["rewind_epoch"]
+    del config["datasets"]["digits"]["split_seed"], config["device"]
+    assert "export" not in config["threads"]
+    config_check.check_or_exit(config, SCHEMA)
+    assert config["device"] == "auto"
+    assert config["threads"]["export"] == 1
+    assert config["datasets"]["digits"]["split_seed"] == 0  # a default inside an if/then of the schema
+    assert config["methods"]["weightmom"]["beta"] == 0.5
+    assert config["methods"]["lottery"] == {"pruner": "lottery", "rewind_epoch": 1, "allocation": "global", "min_density": 0.0}
+
+
+@pytest.mark.slow
+def test_snakemake_prints_only_the_line_and_makes_nothing(tmp_path):
+    workdir = copy_project(tmp_path)
+    config = reduced_demo_config()
+    config["sedes"] = [0]
+    configfile = write_config(workdir, config)
+    line = (
+        "weightmom config: error: config key sedes: unknown key; allowed here: accelerator, datasets, device, "
+        "experiment, jobs_per_gpu, methods, pruning, seeds, tables, threads, training"
+    )
+    for mode in (["--cores", "1"], ["-n"]):
+        result = run_snakemake(workdir, *mode, "--configfile", configfile)
+        assert result.returncode == 1, mode
+        assert result.stderr.splitlines() == [PROFILE_NOTICE, line], result.stderr[-2000:]
+        assert result.stdout == "", result.stdout[-2000:]
     assert not any((workdir / d).exists() for d in ("data", "results", "logs", "summary"))
 
 
+@pytest.mark.slow
 def test_a_missing_config_file_is_named(tmp_path):
     workdir = copy_project(tmp_path)
     result = run_snakemake(workdir, "--cores", "1", "--configfile", "config/nosuch.yaml")

@@ -1,0 +1,150 @@
+"""The config check (used by workflow/rules/validation.smk; plain Python, no Snakemake).
+
+A config is checked against workflow/schemas/config.schema.yaml (its defaults filled in),
+each method's options against its pruner's schema (defaults filled in too), and then the
+cross-references a JSON schema cannot express. The first problem found is a ConfigError
+whose message is one line naming the key and its value; `check_or_exit` prints it alone,
+in the form the weightmom CLI gives a step's error, and stops the run before Snakemake
+builds the DAG, so a bad config starts no job and creates no file.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+#: The prefix of the printed line: `weightmom <step>: error: ` as the CLI prints a step's error.
+ERROR_PREFIX = "weightmom config: error: "
+
+
+class ConfigError(Exception):
+    """A config that cannot run; the message is one line naming the key and its value."""
+
+
+def key_name(path):
+    """`training.dense.epochs`, `seeds[1]` for a jsonschema error path."""
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def explain(error, prefix=()):
+    """One line naming the config key and its value for a jsonschema ValidationError."""
+    path = [*prefix, *error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in known]
+        if known and unknown:
+            keys = ", ".join(key_name([*path, key]) for key in unknown)
+            return f"config key {keys}: unknown key; allowed here: {', '.join(known)}"
+    where = key_name(path) or "(top level)"
+    alternatives = error.schema.get("oneOf", []) if error.validator == "oneOf" else []
+    if alternatives and all(set(a) == {"required"} for a in alternatives):
+        choices = " | ".join(" and ".join(a["required"]) for a in alternatives)
+        return f"config key {where}: needs exactly one of: {choices}"
+    if error.validator == "not" and error.validator_value == {}:  # ruled out by another key of the entry
+        return f"config key {where}: {error.instance!r} is not allowed together with this entry's other settings"
+    return f"config key {where}: {error.message}"
+
+
+def _filling_defaults(validator_class):
+    """`validator_class` that also sets each missing property that has a default
+    (https://python-jsonschema.readthedocs.io/en/latest/faq/), as snakemake.utils.validate does."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        for name, subschema in properties.items():
+            if "default" in subschema:
+                instance.setdefault(name, subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _strict_integers(validator_class):
+    """jsonschema takes 2.0 for an integer; a seed or an epoch count of 2.0 would end up
+    in paths and loops as a float, so integers must be written as integers."""
+    checker = validator_class.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(validator_class, type_checker=checker)
+
+
+def check_against_schema(instance, schema, prefix=()):
+    """Check `instance` against `schema` (a dict), filling in its defaults in place."""
+    base = jsonschema.Draft202012Validator
+    for error in _filling_defaults(base)(schema).iter_errors(instance):
+        raise ConfigError(explain(error, prefix))
+    strict = jsonschema.exceptions.best_match(_strict_integers(base)(schema).iter_errors(instance))
+    if strict is not None:
+        raise ConfigError(explain(strict, prefix))
+
+
+def pruner_schemas():
+    """Options schema of every registered pruner, found beside the method modules of the
+    installed package (located without importing it, so torch is not loaded here)."""
+    package = Path(importlib.util.find_spec("weightmom").submodule_search_locations[0])
+    return {path.stem: yaml.safe_load(path.read_text()) for path in (package / "pruning/methods").glob("*.yaml")}
+
+
+def check_methods(config, schemas):
+    """Each method's options against its pruner's schema; fills the pruner's defaults."""
+    for name, method in config["methods"].items():
+        pruner = method["pruner"]
+        if pruner not in schemas:
+            raise ConfigError(
+                f"config key methods.{name}.pruner: {pruner!r} is not a pruning method; known: {sorted(schemas)}"
+            )
+        options = {k: v for k, v in method.items() if k != "pruner"}
+        try:
+            check_against_schema(options, schemas[pruner], prefix=("methods", name))
+        except ConfigError as error:
+            raise ConfigError(f"{error} (options of pruner {pruner!r})") from None
+        config["methods"][name] = {"pruner": pruner, **options}
+
+
+def check_references(config):
+    """Cross-references a JSON schema cannot express."""
+    methods = list(config["methods"])
+    for name, table in config["tables"].items():
+        if table["dataset"] not in config["datasets"]:
+            raise ConfigError(
+                f"config key tables.{name}.dataset: {table['dataset']!r} is not one of "
+                f"the datasets {sorted(config['datasets'])}"
+            )
+        unknown = sorted(set(table.get("methods", [])) - set(methods))
+        if unknown:
+            raise ConfigError(f"config key tables.{name}.methods: {unknown} are not in methods {methods}")
+    dense_epochs = config["training"]["dense"]["epochs"]
+    for name, method in config["methods"].items():
+        if method.get("rewind_epoch", 0) > dense_epochs:
+            raise ConfigError(
+                f"config key methods.{name}.rewind_epoch: {method['rewind_epoch']} is after the last dense epoch ({dense_epochs})"
+            )
+
+
+def checked(config, schema_file, schemas=None):
+    """A copy of `config` with its defaults filled in, or ConfigError naming the first bad
+    key. `schemas` (pruner name to options schema) defaults to the installed pruners'."""
+    config = copy.deepcopy(config)
+    check_against_schema(config, yaml.safe_load(Path(schema_file).read_text()))
+    check_methods(config, pruner_schemas() if schemas is None else schemas)
+    check_references(config)
+    return config
+
+
+def check_or_exit(config, schema_file):
+    """Fill in `config`'s defaults in place, or print the one line naming its first bad
+    key on stderr and exit with status 1: nothing else is printed (no traceback), and the
+    run stops before any job starts."""
+    try:
+        config.update(checked(config, schema_file))
+    except ConfigError as error:
+        print(f"{ERROR_PREFIX}{error}", file=sys.stderr)
+        raise SystemExit(1) from None
