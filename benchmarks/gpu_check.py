@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="a few batches only: checks the script, measures little")
     parser.add_argument("--config", default=str(ROOT / "config/config.yaml"), help="the grid to project")
+    parser.add_argument("--repeats", type=int, default=9, help="paired repeats of the trainer / plain-loop comparison")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("No CUDA GPU: PyTorch sees none here, so the GPU benchmark did not run (the GPU tests above were "
@@ -116,7 +117,7 @@ def main() -> int:
     batches = 2 if args.quick else 30
     started = time.perf_counter()
     print(f"device: {describe_device(device)}, torch {torch.__version__}")
-    met = trainer_against_plain(device, images=256 if args.quick else 128 * 48, repeats=3 if args.quick else 9)
+    met = trainer_against_plain(device, images=256 if args.quick else 128 * 48, repeats=3 if args.quick else args.repeats)
 
     batch_size = 8 if args.quick else 128
     print(f"2. seconds per epoch of {CIFAR.train_images:,} CIFAR-shaped images, batch {batch_size}, {speed}:")
