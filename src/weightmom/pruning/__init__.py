@@ -2,7 +2,18 @@
 
 from weightmom.pruning import methods  # noqa: F401  (registers the built-in methods)
 from weightmom.pruning.base import Pruner
+from weightmom.pruning.context import ScoringContext, TrainingBatches
 from weightmom.pruning.registry import build_pruner, options_schema, pruner_names, register_pruner, with_defaults
 from weightmom.pruning.schedule import keep_counts
 
-__all__ = ["Pruner", "build_pruner", "keep_counts", "options_schema", "pruner_names", "register_pruner", "with_defaults"]
+__all__ = [
+    "Pruner",
+    "ScoringContext",
+    "TrainingBatches",
+    "build_pruner",
+    "keep_counts",
+    "options_schema",
+    "pruner_names",
+    "register_pruner",
+    "with_defaults",
+]
