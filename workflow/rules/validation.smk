@@ -1,6 +1,5 @@
 # The config is checked here, before the DAG is built: a bad key stops the run before any
 # job starts, with a message naming the key and its value.
-import importlib.util
 from pathlib import Path
 
 import jsonschema
@@ -8,6 +7,8 @@ import yaml
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+from weightmom.pruner_files import schema_files
 
 CONFIG_SCHEMA = str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 
@@ -72,10 +73,9 @@ def check_against_schema(instance, schema_file, prefix=()):
 
 
 def pruner_schemas():
-    """Options schema of every registered pruner, found beside the method modules of the
-    installed package (located without importing it, so torch is not loaded here)."""
-    package = Path(importlib.util.find_spec("weightmom").submodule_search_locations[0])
-    return {path.stem: path for path in (package / "pruning/methods").glob("*.yaml")}
+    """Options schema of every pruner, built in or from an installed package's entry point
+    (weightmom.pruner_files: located without importing the methods, so torch is not loaded here)."""
+    return schema_files()
 
 
 def validate_methods():

@@ -1,10 +1,15 @@
-"""Pruning: schedules, layer allocations, and the registered methods."""
+"""Pruning: schedules, layer allocations, and the registered methods (built in, then those
+of installed packages' entry points)."""
 
 from weightmom.pruning import methods  # noqa: F401  (registers the built-in methods)
 from weightmom.pruning.base import Pruner
 from weightmom.pruning.context import ScoringContext, TrainingBatches
-from weightmom.pruning.registry import build_pruner, options_schema, pruner_names, register_pruner, with_defaults
+from weightmom.pruning.registry import (
+    build_pruner, options_schema, pruner_names, register_entry_points, register_pruner, with_defaults,
+)
 from weightmom.pruning.schedule import keep_counts
+
+register_entry_points()
 
 __all__ = [
     "Pruner",
@@ -14,6 +19,7 @@ __all__ = [
     "keep_counts",
     "options_schema",
     "pruner_names",
+    "register_entry_points",
     "register_pruner",
     "with_defaults",
 ]
