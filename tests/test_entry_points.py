@@ -43,7 +43,9 @@ SCHEMA = {
 RECIPE = {"epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
 
 
-def install_plugin(site: Path, entry_point: str = "toy_plugin.smallest_first:SmallestFirst", name: str = "smallest_first") -> Path:
+def install_plugin(
+    site: Path, entry_point: str = "toy_plugin.smallest_first:SmallestFirst", name: str = "smallest_first"
+) -> Path:
     """A package `toy_plugin` installed into the folder `site` (what `pip install --target`
     writes: the package and its .dist-info naming the entry point)."""
     package = site / "toy_plugin"

@@ -46,7 +46,8 @@ def test_the_guides_example_method_computes_its_documented_score(tmp_path, monke
 
     generator = torch.Generator().manual_seed(0)
     split = Split(
-        torch.randint(0, 256, (12, 1, 2, 2), dtype=torch.uint8, generator=generator), torch.randint(0, 3, (12,), generator=generator),
+        torch.randint(0, 256, (12, 1, 2, 2), dtype=torch.uint8, generator=generator),
+        torch.randint(0, 3, (12,), generator=generator),
         ("0", "1", "2"), torch.zeros(1), torch.ones(1),
     )
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3, bias=False))

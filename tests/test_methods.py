@@ -11,7 +11,7 @@ import torch
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import full_masks
 from weightmom.pruning import (
-    Pruner, ScoringContext, build_pruner, keep_counts, options_schema, pruner_names, register_pruner,
+    Pruner, ScoringContext, build_pruner, keep_counts, options_schema, pruner_names, register_pruner, registry,
 )
 from weightmom.pruning import scores as score_functions
 from weightmom.recipe import Recipe
@@ -162,12 +162,14 @@ class _Largest(Pruner):
         return {name: p.clone() for name, p in context.params.items()}
 
 
-def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digits_dir, tmp_path):
+def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digits_dir, tmp_path, monkeypatch):
     from weightmom.checkpoint import load_checkpoint
 
+    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))  # the toy stays out of later tests
     register_pruner("toy_largest", schema={"type": "object", "additionalProperties": False, "properties": {}})(_Largest)
     params = _params(a=[-5.0, 1.0, 2.0, -1.0])
-    assert build_pruner("toy_largest", {}).prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), 2)["a"].tolist() == [
+    context = ScoringContext(params, full_masks(params), {}, torch.Generator())
+    assert build_pruner("toy_largest", {}).prune(context, 2)["a"].tolist() == [
         False, True, True, False,
     ]
     prune_round(

@@ -66,7 +66,8 @@ def test_momentum_score_differs_from_magnitude_when_beta_positive():
 def test_magnitude_matches_torch_l1_unstructured():
     layers = _layers(1)
     params = _weights(layers)
-    masks = build_pruner("magnitude", {"min_density": 0.0}).prune(ScoringContext(params, full_masks(params), {}, _generator()), 1000)
+    context = ScoringContext(params, full_masks(params), {}, _generator())
+    masks = build_pruner("magnitude", {"min_density": 0.0}).prune(context, 1000)
     for name, layer in layers.items():
         removed = layer.weight.numel() - int(masks[f"{name}.weight"].sum())
         torch_prune.l1_unstructured(layer, "weight", amount=removed)
@@ -79,7 +80,8 @@ def test_magnitude_matches_torch_l1_unstructured():
 def test_global_magnitude_matches_torch_global_unstructured():
     layers = _layers(2)
     params = _weights(layers)
-    masks = build_pruner("global_magnitude", {"min_density": 0.0}).prune(ScoringContext(params, full_masks(params), {}, _generator()), 700)
+    context = ScoringContext(params, full_masks(params), {}, _generator())
+    masks = build_pruner("global_magnitude", {"min_density": 0.0}).prune(context, 700)
     total = count_total(masks)
     torch_prune.global_unstructured(
         [(layer, "weight") for layer in layers.values()], pruning_method=torch_prune.L1Unstructured, amount=total - 700

@@ -91,13 +91,15 @@ def test_snip_over_two_batches_takes_the_gradient_of_the_mean_loss():
     # |w| * |g1 + g2| / 2 differs from the sum of the |w * g| halves; all four images in one batch is the mean loss
     assert np.allclose(scores.numpy(), _hand_scores(WEIGHT, np.ones((3, 4)), IMAGES, LABELS), rtol=1e-5, atol=1e-7)
     one_batch = build_pruner("snip", {}).scores(_context(model, masks, split, batch_size=2))["1.weight"]
-    assert np.allclose(one_batch.numpy(), _hand_scores(WEIGHT, np.ones((3, 4)), [IMAGES[i] for i in first], [LABELS[i] for i in first]), rtol=1e-5, atol=1e-7)
+    first_batch = _hand_scores(WEIGHT, np.ones((3, 4)), [IMAGES[i] for i in first], [LABELS[i] for i in first])
+    assert np.allclose(one_batch.numpy(), first_batch, rtol=1e-5, atol=1e-7)
     assert not np.allclose(scores.numpy(), gradient_sum / 2)
 
 
 def test_training_batches_are_seeded():
     generator = torch.Generator().manual_seed(1)
-    split = _split(torch.randint(0, 256, (50, 1, 2, 2), generator=generator).numpy(), torch.randint(0, 3, (50,), generator=generator).tolist())
+    images = torch.randint(0, 256, (50, 1, 2, 2), generator=generator).numpy()
+    split = _split(images, torch.randint(0, 3, (50,), generator=generator).tolist())
     first = [labels.tolist() for _, labels in TrainingBatches(split, 8, seed=4)(3)]
     assert first == [labels.tolist() for _, labels in TrainingBatches(split, 8, seed=4)(3)]
     assert first != [labels.tolist() for _, labels in TrainingBatches(split, 8, seed=5)(3)]
