@@ -35,7 +35,7 @@ from scipy.stats import bootstrap
 
 from weightmom.masks import MaskEnforcer, full_masks
 from weightmom.models import build_model, prunable_parameters
-from weightmom.pruning import build_pruner
+from weightmom.pruning import ScoringContext, build_pruner
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import Split
 from weightmom.devices import resolve_device
@@ -96,7 +96,7 @@ def main() -> int:
         params = prunable_parameters(model)
         pruner = build_pruner("global_magnitude", {"min_density": 0.0})
         total = sum(p.numel() for p in params.values())
-        masks = pruner.prune(params, full_masks(params), {}, round(total / 15), torch.Generator())
+        masks = pruner.prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), round(total / 15))
         train(model, data, recipe, seed=0, accelerator=plain_speed, enforcer=MaskEnforcer(params, masks), description="masked")
 
     runs = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import pytest
@@ -9,7 +10,9 @@ import torch
 
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import full_masks
-from weightmom.pruning import Pruner, build_pruner, keep_counts, options_schema, pruner_names, register_pruner
+from weightmom.pruning import (
+    Pruner, ScoringContext, build_pruner, keep_counts, options_schema, pruner_names, register_pruner, registry,
+)
 from weightmom.pruning import scores as score_functions
 from weightmom.recipe import Recipe
 from weightmom.steps.prune import prune_round
@@ -32,10 +35,10 @@ def test_lamp_scores_by_hand():
 
 def test_lamp_masks_differ_from_global_magnitude_by_hand():
     params = _params(a=[1.0, 2.0, 3.0], b=[10.0, 11.0, 30.0])
-    masks = build_pruner("lamp", {}).prune(params, full_masks(params), {}, 4, torch.Generator())
+    masks = build_pruner("lamp", {}).prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), 4)
     # LAMP: a -> 1/14, 4/13, 1; b -> 100/1121, 121/1021, 1: the two lowest are a[0] and b[0]
     assert masks["a"].tolist() == [False, True, True] and masks["b"].tolist() == [False, True, True]
-    magnitude = build_pruner("global_magnitude", {}).prune(params, full_masks(params), {}, 4, torch.Generator())
+    magnitude = build_pruner("global_magnitude", {}).prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), 4)
     assert magnitude["a"].tolist() == [False, False, True] and magnitude["b"].tolist() == [True, True, True]
 
 
@@ -54,7 +57,7 @@ def test_gmp_cubic_schedule_by_hand():
 
 def test_gmp_prunes_each_layer_to_the_same_sparsity():
     params = _params(a=[float(i) for i in range(1, 11)], b=[float(i) for i in range(20, 0, -1)])
-    masks = build_pruner("gmp", {}).prune(params, full_masks(params), {}, 15, torch.Generator())
+    masks = build_pruner("gmp", {}).prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), 15)
     assert masks["a"].tolist() == [False] * 5 + [True] * 5
     assert masks["b"].tolist() == [True] * 10 + [False] * 10
 
@@ -66,7 +69,7 @@ def test_lottery_rewinds_survivors_to_the_snapshot():
         model.weight.copy_(torch.tensor([[9.0, -1.0, 0.5, 3.0], [0.1, 7.0, -8.0, 0.2]]))
     pruner = build_pruner("lottery", {"rewind_epoch": 2})
     params = {"weight": model.weight}
-    masks = pruner.prune(params, full_masks(params), {}, 4, torch.Generator())
+    masks = pruner.prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), 4)
     assert masks["weight"].tolist() == [[True, False, False, True], [False, True, True, False]]
     pruner.rewind(model, {2: early})
     assert torch.equal(model.weight.detach() * masks["weight"], early["weight"] * masks["weight"])
@@ -110,19 +113,63 @@ def test_defaults_are_filled_and_bad_options_named():
         build_pruner("weightmom", {"beta": 1.0})
 
 
+#: sha256 (16 hex digits) of each built-in method's masks after two rounds of
+#: `_two_rounds`, computed by the code before the ScoringContext interface: the interface
+#: changed how methods are called, not what they choose
+MASKS_BEFORE_THE_CONTEXT = {
+    "gmp": "9fd72cadf4a751ec",
+    "global_magnitude": "b3dde380b10989f9",
+    "lamp": "87f965198f69604d",
+    "lottery": "b3dde380b10989f9",
+    "lr_rewind": "b3dde380b10989f9",
+    "magnitude": "9fd72cadf4a751ec",
+    "random": "cd2e36c7d85ca96c",
+    "weightmom": "b0f18ff8c7c19ba5",
+}
+
+
+def _two_rounds(name):
+    """Digest of a method's masks over two rounds (1516 weights, keeping 1000 then 400; the
+    weights move between rounds; momentum buffers given; each round's generator seeded)."""
+    torch.manual_seed(11)
+    layers = torch.nn.ModuleDict({"a": torch.nn.Linear(30, 40), "b": torch.nn.Conv2d(3, 8, 3), "c": torch.nn.Linear(20, 5)})
+    params = {f"{n}.weight": layer.weight for n, layer in layers.items()}
+    momentum = {n: torch.randn_like(p) * 0.1 for n, p in params.items()}
+    pruner = build_pruner(name, {})
+    state = pruner.init_state(params)
+    masks = full_masks(params)
+    digest = hashlib.sha256()
+    for keep in (1000, 400):
+        with torch.no_grad():
+            for p in params.values():
+                p.add_(torch.randn_like(p) * 0.05)
+        pruner.observe(params, state)
+        masks = pruner.prune(ScoringContext(params, masks, state, torch.Generator().manual_seed(keep), momentum), keep)
+        for n in sorted(masks):
+            digest.update(masks[n].numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", sorted(MASKS_BEFORE_THE_CONTEXT))
+def test_each_built_in_method_prunes_as_before_the_scoring_context(name):
+    assert _two_rounds(name) == MASKS_BEFORE_THE_CONTEXT[name]
+
+
 class _Largest(Pruner):
     """A toy method: keeps the largest raw values (signed), layerwise."""
 
-    def scores(self, params, masks, state, generator):
-        return {name: p.clone() for name, p in params.items()}
+    def scores(self, context):
+        return {name: p.clone() for name, p in context.params.items()}
 
 
-def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digits_dir, tmp_path):
+def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digits_dir, tmp_path, monkeypatch):
     from weightmom.checkpoint import load_checkpoint
 
+    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))  # the toy stays out of later tests
     register_pruner("toy_largest", schema={"type": "object", "additionalProperties": False, "properties": {}})(_Largest)
     params = _params(a=[-5.0, 1.0, 2.0, -1.0])
-    assert build_pruner("toy_largest", {}).prune(params, full_masks(params), {}, 2, torch.Generator())["a"].tolist() == [
+    context = ScoringContext(params, full_masks(params), {}, torch.Generator())
+    assert build_pruner("toy_largest", {}).prune(context, 2)["a"].tolist() == [
         False, True, True, False,
     ]
     prune_round(

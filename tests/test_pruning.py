@@ -11,7 +11,7 @@ from torch import nn
 from weightmom.errors import SpecError
 from weightmom.masks import count_kept, count_total, full_masks
 from weightmom.models import build_model, prunable_parameters
-from weightmom.pruning import build_pruner, keep_counts
+from weightmom.pruning import ScoringContext, build_pruner, keep_counts
 from weightmom.pruning.allocation import ALLOCATIONS, allocate, bounded_proportional, proportional_removal
 
 WEIGHTMOM_OPTIONS = {"score": "momentum", "allocation": "levelling", "beta": 0.5, "granularity": "round", "min_density": 0.0}
@@ -43,8 +43,8 @@ def test_weightmom_with_beta_zero_and_uniform_allocation_is_layerwise_magnitude(
             for p in params.values():
                 p.add_(torch.randn_like(p) * 0.05)
         weightmom.observe(params, state)
-        mom_masks = weightmom.prune(params, mom_masks, state, counts[r], _generator())
-        mag_masks = magnitude.prune(params, mag_masks, {}, counts[r], _generator())
+        mom_masks = weightmom.prune(ScoringContext(params, mom_masks, state, _generator()), counts[r])
+        mag_masks = magnitude.prune(ScoringContext(params, mag_masks, {}, _generator()), counts[r])
         assert all(torch.equal(mom_masks[n], mag_masks[n]) for n in params)
         assert count_kept(mom_masks) == counts[r]
 
@@ -66,7 +66,8 @@ def test_momentum_score_differs_from_magnitude_when_beta_positive():
 def test_magnitude_matches_torch_l1_unstructured():
     layers = _layers(1)
     params = _weights(layers)
-    masks = build_pruner("magnitude", {"min_density": 0.0}).prune(params, full_masks(params), {}, 1000, _generator())
+    context = ScoringContext(params, full_masks(params), {}, _generator())
+    masks = build_pruner("magnitude", {"min_density": 0.0}).prune(context, 1000)
     for name, layer in layers.items():
         removed = layer.weight.numel() - int(masks[f"{name}.weight"].sum())
         torch_prune.l1_unstructured(layer, "weight", amount=removed)
@@ -79,7 +80,8 @@ def test_magnitude_matches_torch_l1_unstructured():
 def test_global_magnitude_matches_torch_global_unstructured():
     layers = _layers(2)
     params = _weights(layers)
-    masks = build_pruner("global_magnitude", {"min_density": 0.0}).prune(params, full_masks(params), {}, 700, _generator())
+    context = ScoringContext(params, full_masks(params), {}, _generator())
+    masks = build_pruner("global_magnitude", {"min_density": 0.0}).prune(context, 700)
     total = count_total(masks)
     torch_prune.global_unstructured(
         [(layer, "weight") for layer in layers.values()], pruning_method=torch_prune.L1Unstructured, amount=total - 700
@@ -143,7 +145,7 @@ def test_each_new_reading_is_non_uniform_from_a_dense_start_and_keeps_exact_coun
     counts = keep_counts(count_total(masks), 15, 3, "geometric")
     for r in (1, 2, 3):
         pruner.observe(params, state)
-        new = pruner.prune(params, masks, state, counts[r], _generator(), momentum=momentum)
+        new = pruner.prune(ScoringContext(params, masks, state, _generator(), momentum), counts[r])
         assert count_kept(new) == counts[r]
         assert all(not (new[n] & ~masks[n]).any() for n in params), "a pruned weight came back"
         for name, mask in new.items():
@@ -162,7 +164,7 @@ def test_levelling_is_uniform_from_a_dense_start():
     params = _trained_looking_resnet20()
     pruner = build_pruner("weightmom", {"allocation": "levelling", "min_density": 0.0})
     masks = full_masks(params)
-    masks = pruner.prune(params, masks, pruner.init_state(params), count_total(masks) // 3, _generator())
+    masks = pruner.prune(ScoringContext(params, masks, pruner.init_state(params), _generator()), count_total(masks) // 3)
     densities = [float(m.float().mean()) for m in masks.values()]
     assert max(densities) - min(densities) < 0.001
 
@@ -217,7 +219,7 @@ def test_optimizer_momentum_statistic_needs_the_buffers():
     params = _weights(_layers())
     pruner = build_pruner("weightmom", {"allocation": "score_budget", "statistic": "optimizer_momentum"})
     with pytest.raises(SpecError, match="momentum buffers"):
-        pruner.prune(params, full_masks(params), pruner.init_state(params), 1000, _generator(), momentum={})
+        pruner.prune(ScoringContext(params, full_masks(params), pruner.init_state(params), _generator(), {}), 1000)
 
 
 def test_unreachable_floor_is_an_error():
@@ -235,8 +237,8 @@ def test_pruned_weights_never_return():
     layers = _layers(3)
     params = _weights(layers)
     pruner = build_pruner("random", {"min_density": 0.0})
-    first = pruner.prune(params, full_masks(params), {}, 1500, _generator())
-    second = pruner.prune(params, first, {}, 800, torch.Generator().manual_seed(5))
+    first = pruner.prune(ScoringContext(params, full_masks(params), {}, _generator()), 1500)
+    second = pruner.prune(ScoringContext(params, first, {}, torch.Generator().manual_seed(5)), 800)
     assert all(not (second[n] & ~first[n]).any() for n in params)
     assert count_kept(second) == 800
 

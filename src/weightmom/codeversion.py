@@ -18,6 +18,8 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
+from weightmom.pruner_files import ENTRY_POINT_GROUP, entry_point_files
+
 PACKAGE = "weightmom"
 ROOT = Path(__file__).resolve().parent
 METHODS = f"{PACKAGE}.pruning.methods"
@@ -104,7 +106,8 @@ def step_files(step: str, pruner: str | None = None, root: Path = ROOT) -> list[
     """The source files whose content decides what `step` computes (with `pruner`, a round
     of that method), in the package at `root`. A pruner found in no method file (registered
     from outside the package) brings in every method module: more reruns, never an edit
-    ignored."""
+    ignored. A pruner an installed package provides (an entry point, weightmom.pruner_files)
+    also brings in the module the entry point names and its options schema."""
     if step not in STEP_MODULES:
         raise ValueError(f"unknown step {step!r}; known: {sorted(STEP_MODULES)}")
     dispatch_imports = {name for module in DISPATCH for name in _imports(module, root, top_level_only=True)}
@@ -115,7 +118,8 @@ def step_files(step: str, pruner: str | None = None, root: Path = ROOT) -> list[
     modules = _closure(roots, root) | {parent for module in DISPATCH for parent in _with_parents(module)}
     files = {path for path in (_file(module, root) for module in modules) if path is not None}
     schemas = {path.with_suffix(".yaml") for path in files if path.parent.name == "methods" and path.with_suffix(".yaml").is_file()}
-    return sorted(files | schemas)
+    plugin = set(entry_point_files(pruner)) if pruner is not None and own is None else set()
+    return sorted(files | schemas | plugin)
 
 
 @lru_cache(maxsize=None)
@@ -124,5 +128,7 @@ def step_digest(step: str, pruner: str | None = None, root: Path = ROOT) -> str:
     Cached: one workflow run asks for each digest once per job."""
     digest = hashlib.sha256()
     for path in step_files(step, pruner, root):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        # a file of another installed package by its name alone: where it is installed does not count
+        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else f"{ENTRY_POINT_GROUP}/{path.name}"
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]

@@ -11,7 +11,6 @@ builds the DAG, so a bad config starts no job and creates no file.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -87,10 +86,23 @@ def check_against_schema(instance, schema, prefix=()):
 
 
 def pruner_schemas():
-    """Options schema of every registered pruner, found beside the method modules of the
-    installed package (located without importing it, so torch is not loaded here)."""
-    package = Path(importlib.util.find_spec("weightmom").submodule_search_locations[0])
-    return {path.stem: yaml.safe_load(path.read_text()) for path in (package / "pruning/methods").glob("*.yaml")}
+    """Options schema of every pruner, built in or from an installed package's entry point
+    (weightmom.pruner_files: located without importing the methods, so torch is not loaded
+    here). A broken entry point is a ConfigError naming it."""
+    from weightmom.errors import SpecError
+    from weightmom.pruner_files import schema_files
+
+    try:
+        files = schema_files()
+    except SpecError as error:
+        raise ConfigError(str(error)) from None
+    schemas = {}
+    for name, path in files.items():
+        try:
+            schemas[name] = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"pruner {name!r}: cannot read its options schema {path} ({error})") from None
+    return schemas
 
 
 def check_methods(config, schemas):

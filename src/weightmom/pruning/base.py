@@ -1,6 +1,8 @@
 """The interface every pruning method implements.
 
-A method scores the surviving weights, and the shared machinery turns scores into masks:
+A method scores the surviving weights from a ScoringContext (the weights, masks and its
+own state; the network, seeded training batches and optimizer momentum for the
+data-dependent methods), and the shared machinery turns scores into masks:
 a layer allocation decides how many weights each layer keeps, then each layer keeps its
 highest-scoring survivors. A method may also keep state across rounds (momentum scores),
 rewind weights before fine-tuning (lottery tickets) or set the fine-tuning learning rate
@@ -15,8 +17,7 @@ import torch
 from torch import nn
 
 from weightmom.pruning.allocation import allocate
-
-Tensors = Mapping[str, torch.Tensor]
+from weightmom.pruning.context import ScoringContext, Tensors
 
 
 class Pruner:
@@ -34,8 +35,10 @@ class Pruner:
         self.options = dict(options)
         self.min_density = float(self.options.get("min_density", 0.0))
 
-    def scores(self, params: Tensors, masks: Tensors, state: Tensors, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Importance of every weight (higher is kept); only survivors are compared."""
+    def scores(self, context: ScoringContext) -> dict[str, torch.Tensor]:
+        """Importance of every weight (higher is kept, CPU tensors shaped as the weights);
+        only survivors are compared. `context` holds the weights, masks and state, and for
+        data-dependent scores the network and training batches (see ScoringContext)."""
         raise NotImplementedError
 
     def init_state(self, params: Tensors) -> dict[str, torch.Tensor]:
@@ -62,28 +65,17 @@ class Pruner:
         return None
 
     @torch.no_grad()
-    def prune(
-        self,
-        params: Tensors,
-        masks: Tensors,
-        state: Tensors,
-        keep_total: int,
-        generator: torch.Generator,
-        momentum: Tensors | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """New masks keeping `keep_total` weights; a pruned weight never comes back.
-        `momentum`: the optimizer's momentum buffers from the previous training, if any."""
-        names = list(masks)
-        old = {n: masks[n].cpu() for n in names}
-        cpu_params = {n: params[n].detach().float().cpu() for n in names}
-        cpu_state = {n: s.detach().float().cpu() for n, s in state.items()}
-        scores = self.scores(cpu_params, old, cpu_state, generator)
-        statistic = self.layer_statistic(scores, {n: b.detach().float().cpu() for n, b in (momentum or {}).items()})
+    def prune(self, context: ScoringContext, keep_total: int) -> dict[str, torch.Tensor]:
+        """New masks keeping `keep_total` weights; a pruned weight never comes back."""
+        cpu = context.on_cpu()
+        names = list(cpu.masks)
+        scores = self.scores(cpu)
+        statistic = self.layer_statistic(scores, cpu.momentum)
         keep = allocate(
-            self.allocation, [scores[n] for n in names], [old[n] for n in names], keep_total, self.min_density,
+            self.allocation, [scores[n] for n in names], [cpu.masks[n] for n in names], keep_total, self.min_density,
             exponent=self.density_exponent, statistic=None if statistic is None else [statistic[n] for n in names],
         )
-        return {n: keep_top(scores[n], old[n], k).to(masks[n].device) for n, k in zip(names, keep)}
+        return {n: keep_top(scores[n], cpu.masks[n], k).to(context.masks[n].device) for n, k in zip(names, keep)}
 
 
 def keep_top(score: torch.Tensor, mask: torch.Tensor, keep: int) -> torch.Tensor:

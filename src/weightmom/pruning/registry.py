@@ -3,7 +3,9 @@
 A built-in method is a module in `weightmom/pruning/methods/` with a `Pruner` subclass
 decorated by `register_pruner`, and a `<module>.yaml` schema beside it. The workflow
 validates every method entry of a config against that same schema before any job runs,
-so adding a method needs no change anywhere else (docs/extending.md).
+so adding a method needs no change anywhere else (docs/extending.md). A method from an
+installed package outside this one is registered from its entry point
+(weightmom.pruner_files) when the package is imported.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import jsonschema
 import yaml
 
 from weightmom.errors import SpecError
+from weightmom.pruner_files import describe, pruner_entry_points
 from weightmom.pruning.base import Pruner
 
 _METHODS: dict[str, tuple[type[Pruner], dict[str, Any]]] = {}
@@ -65,3 +68,23 @@ def with_defaults(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 def build_pruner(name: str, options: Mapping[str, Any]) -> Pruner:
     filled = with_defaults(name, options)
     return _METHODS[name][0](filled)
+
+
+def register_entry_points() -> None:
+    """Register the method of every installed entry point in group weightmom.pruners under
+    the entry point's name (its schema: the .yaml beside the class's module)."""
+    for name, point in pruner_entry_points().items():
+        try:
+            method = point.load()
+        except Exception as error:
+            raise SpecError(f"{describe(point)}: cannot be loaded ({type(error).__name__}: {error})") from None
+        if not (isinstance(method, type) and issubclass(method, Pruner)):
+            raise SpecError(f"{describe(point)}: names {method!r}, not a Pruner subclass (write 'module:ClassName')")
+        if name in _METHODS and _METHODS[name][0] is method:
+            continue  # its module registered it already, with @register_pruner
+        if name in _METHODS:
+            raise SpecError(f"{describe(point)}: a pruner named {name!r} is registered already")
+        schema = Path(inspect.getfile(method)).with_suffix(".yaml")
+        if not schema.is_file():
+            raise SpecError(f"{describe(point)}: no options schema {schema} beside its module")
+        register_pruner(name)(method)

@@ -14,12 +14,26 @@ from weightmom.masks import MaskEnforcer, count_total
 from weightmom.lineage import DENSE
 from weightmom.models import prunable_parameters
 from weightmom.provenance import code_state, settings_hash
-from weightmom.pruning import build_pruner
+from weightmom.pruning import ScoringContext, TrainingBatches, build_pruner
 from weightmom.pruning.schedule import keep_counts
 from weightmom.recipe import Accelerator, Recipe
+from weightmom.splits import Split
 from weightmom.steps.common import curve_path, load_train, load_val, resume_file
 from weightmom.devices import describe_device, resolve_device
 from weightmom.training import momentum_buffers, train
+
+
+def scoring_context(
+    model: torch.nn.Module, masks: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor],
+    momentum: Mapping[str, torch.Tensor], data: Split, recipe: Recipe, run_seed: int,
+) -> ScoringContext:
+    """What the pruner sees in a round: round r-1's network and masks, the SGD momentum
+    buffers its training ended with, and training batches at the fine-tuning batch size,
+    all seeded by the round's `run_seed` (the seed its fine-tuning trains with)."""
+    return ScoringContext(
+        params=prunable_parameters(model), masks=masks, state=state, generator=torch.Generator().manual_seed(run_seed),
+        momentum=momentum, network=model, training=TrainingBatches(data, recipe.batch_size, run_seed),
+    )
 
 
 def prune_round(
@@ -87,8 +101,8 @@ def prune_round(
         state = {name: s.to(target) for name, s in previous.pruner_state.items()} or pruner.init_state(params)
         if pruner.granularity == "round":
             pruner.observe(params, state)
-        generator = torch.Generator().manual_seed(seed * 1000 + round_index)
-        masks = pruner.prune(params, masks, state, keep[round_index], generator, momentum=previous.momentum)
+        context = scoring_context(model, masks, state, previous.momentum, data, run_recipe, seed * 1000 + round_index)
+        masks = pruner.prune(context, keep[round_index])
         if pruner.snapshot_epochs():
             if dense_checkpoint_path is None:
                 raise SpecError(f"pruner {pruner_name!r} rewinds weights: give the dense checkpoint")

@@ -11,5 +11,5 @@ class GradualMagnitude(Pruner):
     allocation = "uniform"
     schedule = "cubic"
 
-    def scores(self, params, masks, state, generator):
-        return scores.magnitude(params)
+    def scores(self, context):
+        return scores.magnitude(context.params)

@@ -9,5 +9,5 @@ from weightmom.pruning.registry import register_pruner
 class Lamp(Pruner):
     allocation = "global"
 
-    def scores(self, params, masks, state, generator):
-        return scores.lamp(params, masks)
+    def scores(self, context):
+        return scores.lamp(context.params, context.masks)

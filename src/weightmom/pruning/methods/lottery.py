@@ -17,8 +17,8 @@ class LotteryTicket(Pruner):
         self.allocation = self.options["allocation"]
         self.rewind_epoch = int(self.options["rewind_epoch"])
 
-    def scores(self, params, masks, state, generator):
-        return scores.magnitude(params)
+    def scores(self, context):
+        return scores.magnitude(context.params)
 
     def snapshot_epochs(self):
         return {self.rewind_epoch}

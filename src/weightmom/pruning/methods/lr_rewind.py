@@ -14,8 +14,8 @@ class LearningRateRewinding(Pruner):
         super().__init__(options)
         self.allocation = self.options["allocation"]
 
-    def scores(self, params, masks, state, generator):
-        return scores.magnitude(params)
+    def scores(self, context):
+        return scores.magnitude(context.params)
 
     def learning_rate(self, dense, finetune):
         return stretched_schedule(dense, max(dense.epochs - finetune.epochs, 0), finetune.epochs)

@@ -9,5 +9,5 @@ from weightmom.pruning.registry import register_pruner
 class Magnitude(Pruner):
     allocation = "uniform"
 
-    def scores(self, params, masks, state, generator):
-        return scores.magnitude(params)
+    def scores(self, context):
+        return scores.magnitude(context.params)

@@ -9,5 +9,5 @@ from weightmom.pruning.registry import register_pruner
 class Random(Pruner):
     allocation = "uniform"
 
-    def scores(self, params, masks, state, generator):
-        return scores.uniform_random(params, generator)
+    def scores(self, context):
+        return scores.uniform_random(context.params, context.generator)

@@ -43,8 +43,8 @@ class WeightMom(Pruner):
         torch._foreach_mul_(momenta, self.beta)
         torch._foreach_add_(momenta, torch._foreach_abs([params[n].detach() for n in names]), alpha=1.0 - self.beta)
 
-    def scores(self, params, masks, state, generator):
-        return dict(state) if self.uses_momentum else scores.magnitude(params)
+    def scores(self, context):
+        return dict(context.state) if self.uses_momentum else scores.magnitude(context.params)
 
     def layer_statistic(self, scores, momentum):
         """score: the scores themselves; optimizer_momentum: |SGD momentum buffer|, the
