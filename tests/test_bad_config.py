@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import FAST_RECIPE, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import FAST_RECIPE, copy_project, reduced_demo_config, run_snakemake, write_config
 
 
 def _set(*path_and_value):

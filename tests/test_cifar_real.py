@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, run_snakemake, write_config
+from helpers import REPO, copy_project, run_snakemake, write_config
 
 ARCHIVE = REPO.parent / "shared/data/cifar10-jpeg.tar.gz"
 

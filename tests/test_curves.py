@@ -30,7 +30,7 @@ from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
 from weightmom.training import ResumeFile, lr_factor
 
-from conftest import FAST_RECIPE
+from helpers import FAST_RECIPE
 
 COLUMNS = ["dataset", "model", "method", "seed", "round", "epoch", "train_loss", "lr", "val_top1", "val_loss", "seconds"]
 RESUME_RECIPE = {**FAST_RECIPE, "epochs": 8, "augment": {"crop_padding": 1, "horizontal_flip": True}}
@@ -169,7 +169,7 @@ def curve_files(tmp_path):
 
 
 def test_collect_gathers_the_curves_and_a_summary_dvc_can_plot(curve_files, tmp_path):
-    from conftest import metric_row
+    from helpers import metric_row
     from weightmom.metrics import METRIC_SCHEMA, write_rows
 
     metric_path = tmp_path / "m/rows.parquet"

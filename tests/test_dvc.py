@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, WORKFLOW_FILES, copy_project, reduced_demo_config
+from helpers import REPO, WORKFLOW_FILES, copy_project, reduced_demo_config
 
 BIN = Path(sys.executable).parent
 DVC_FILES = ("dvc.yaml", ".dvc/config", ".dvc/plots", ".dvcignore", ".gitignore", "src/weightmom", "scripts/pull.py")

@@ -35,7 +35,7 @@ from weightmom.splits import load_split
 from weightmom.steps.export import masked_model
 from weightmom.steps.prune import prune_round
 
-from conftest import FAST_RECIPE
+from helpers import FAST_RECIPE
 
 HEADER_ALLOWANCE = 4096
 
@@ -300,7 +300,7 @@ def test_deployment_and_collect_steps(tmp_path):
 
 
 def test_the_workflow_exports_each_tables_dense_and_final_networks(tmp_path):
-    from conftest import copy_project, reduced_demo_config, run_snakemake, write_config
+    from helpers import copy_project, reduced_demo_config, run_snakemake, write_config
 
     workdir = copy_project(tmp_path)
     config = reduced_demo_config()

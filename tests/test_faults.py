@@ -27,7 +27,7 @@ import torch
 
 from weightmom.checkpoint import load_checkpoint
 
-from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 FAULTS_DIR = REPO / "tests/faults"
 DENSE = "results/demo/runs/digits/cnn/seed0/dense"

@@ -13,7 +13,7 @@ import yaml
 
 from weightmom.plan import training_plan
 
-from conftest import REPO
+from helpers import REPO
 
 BENCHMARK = str(REPO / "benchmarks/gpu_check.py")
 

@@ -17,7 +17,7 @@ from weightmom.plan import training_plan
 from weightmom.preflight import preflight
 from weightmom.projection import DatasetSize, dataset_size, project
 
-from conftest import DIGITS_SPEC, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import DIGITS_SPEC, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 
 def test_the_paper_plan_counts_each_training_job_once():

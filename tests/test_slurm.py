@@ -17,7 +17,7 @@ import yaml
 
 from weightmom.checkpoint import load_checkpoint
 
-from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 SCRIPT = REPO / "scripts/slurm-cluster.sh"
 sys.path.insert(0, str(REPO / "scripts"))

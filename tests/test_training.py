@@ -18,7 +18,7 @@ from weightmom.checkpoint import load_checkpoint
 from weightmom.recipe import Augment, Recipe
 from weightmom.training import lr_factor
 
-from conftest import FAST_RECIPE, flip_bytes_of_tensor
+from helpers import FAST_RECIPE, flip_bytes_of_tensor
 
 
 def test_random_crop_and_flip_match_a_per_image_reference():

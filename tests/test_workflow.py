@@ -14,7 +14,7 @@ from weightmom.models import model_names
 from weightmom.pruning import pruner_names
 from weightmom.recipe import Accelerator, Augment, Recipe
 
-from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 from fake_cifar import make_archive, serve
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
