@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -24,7 +25,17 @@ WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "config", "environment.ym
 TEST_CONFIGS = REPO / ".test"
 
 DIGITS_SPEC = {"source": "digits", "test_fraction": 0.25, "split_seed": 0}
-FAST_RECIPE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
+FAST_RECIPE = {
+    "epochs": 2,
+    "batch_size": 64,
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "lr_schedule": "cosine",
+}
+# What the kill-and-resume tests train: epochs enough to be killed in the middle, and
+# augmentation, whose random draws must resume too.
+RESUME_RECIPE = {**FAST_RECIPE, "epochs": 8, "augment": {"crop_padding": 1, "horizontal_flip": True}}
 
 
 def copy_project(target: Path, items: tuple[str, ...] = WORKFLOW_FILES) -> Path:
@@ -39,10 +50,16 @@ def copy_project(target: Path, items: tuple[str, ...] = WORKFLOW_FILES) -> Path:
     return target
 
 
-def run_snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
     """Snakemake in `workdir`; `env` adds to (or replaces) environment variables."""
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 
@@ -67,13 +84,39 @@ def write_config(workdir: Path, config: dict) -> str:
     return str(path.relative_to(workdir))
 
 
-def train_command(data_dir: Path, out: Path, recipe: dict, *, model: str = "cnn", seed: int = 3, device: str = "cpu",
-                  threads: int = 1, accelerator: dict | None = None) -> list[str]:
+def train_command(
+    data_dir: Path,
+    out: Path,
+    recipe: dict,
+    *,
+    model: str = "cnn",
+    seed: int = 3,
+    device: str = "cpu",
+    threads: int = 1,
+    accelerator: dict | None = None,
+) -> list[str]:
     """The command line of one training job (`python -m weightmom train`) on the digits split in `data_dir`."""
     command = [
-        sys.executable, "-m", "weightmom", "train", "--data", str(data_dir), "--dataset", "digits", "--model", model,
-        "--seed", str(seed), "--recipe", json.dumps(recipe), "--threads", str(threads), "--device", device,
-        "--out", str(out),
+        sys.executable,
+        "-m",
+        "weightmom",
+        "train",
+        "--data",
+        str(data_dir),
+        "--dataset",
+        "digits",
+        "--model",
+        model,
+        "--seed",
+        str(seed),
+        "--recipe",
+        json.dumps(recipe),
+        "--threads",
+        str(threads),
+        "--device",
+        device,
+        "--out",
+        str(out),
     ]
     if accelerator is not None:
         command[-2:-2] = ["--accelerator", json.dumps(accelerator)]
@@ -88,29 +131,64 @@ def saved_epoch(resume: Path) -> int:
         return 0
 
 
-def kill_when_resumable(job: subprocess.Popen, resume: Path, epoch: int, *, process=None, timeout: float = 300) -> None:
-    """SIGKILL a running job once its resume file holds `epoch` (or a later one), while it
-    trains a later epoch. `job` is what this test started and watches (a training process, or
-    Snakemake running one); `process` (a psutil.Process or Popen) is what is killed, `job` itself
-    by default. Fails if the job ends or stalls first."""
+def wait_for_epoch(job: subprocess.Popen, resume: Path, epoch: int, timeout: float = 300) -> None:
+    """Wait until the resume file of a running training job holds `epoch` (or a later one):
+    the job then trains a later epoch. `job` is the process this test started, the training job
+    itself or Snakemake running it; fails if it ends or stalls first."""
     deadline = time.monotonic() + timeout
     while saved_epoch(resume) < epoch:
         assert job.poll() is None, f"the job ended before its resume file held epoch {epoch}"
         assert time.monotonic() < deadline, f"the job did not reach epoch {epoch} in {timeout:.0f} s"
         time.sleep(0.02)
-    (process or job).send_signal(signal.SIGKILL)
-    if process is None:
+
+
+def kill_at_epoch(command: list[str], resume: Path, epoch: int) -> None:
+    """Start a real training process and SIGKILL it in the middle of the epoch after `epoch`."""
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_epoch(job, resume, epoch)
+    finally:
+        job.send_signal(signal.SIGKILL)
         job.wait()
+
+
+def check_sensible_curve(curve: pd.DataFrame, epochs: int) -> None:
+    """A job's curve.parquet: one row per epoch, in order, with sensible numbers."""
+    assert list(curve["epoch"]) == list(range(1, epochs + 1))  # one row per epoch, in order
+    assert (curve["seconds"] > 0).all()
+    assert curve["val_top1"].between(0, 1).all()
+    assert (curve["val_loss"] > 0).all() and (curve["train_loss"] > 0).all()
+    assert curve[["train_loss", "val_loss", "seconds"]].notna().all().all()
 
 
 def metric_row(model, method, seed, round_index, top1, compression):
     """A metric row with every column of METRIC_SCHEMA but schema_version."""
     return {
-        "dataset": "toy", "model": model, "method": method, "seed": seed, "round": round_index,
-        "target_sparsity": 1 - 1 / compression, "sparsity": 1 - 1 / compression, "compression_ratio": compression,
-        "params_total": 1000, "params_prunable": 900, "params_nonzero": 100 + round(900 / compression),
-        "top1": top1, "top5": 1.0, "loss": 0.1, "val_top1": top1, "val_top5": 1.0, "val_loss": 0.1, "flops_dense": 2e6, "flops_sparse": 2e6 / compression,
-        "train_seconds": 1.0, "config_hash": "h", "git_commit": "c", "git_dirty": False, "torch_version": "t", "device": "cpu",
+        "dataset": "toy",
+        "model": model,
+        "method": method,
+        "seed": seed,
+        "round": round_index,
+        "target_sparsity": 1 - 1 / compression,
+        "sparsity": 1 - 1 / compression,
+        "compression_ratio": compression,
+        "params_total": 1000,
+        "params_prunable": 900,
+        "params_nonzero": 100 + round(900 / compression),
+        "top1": top1,
+        "top5": 1.0,
+        "loss": 0.1,
+        "val_top1": top1,
+        "val_top5": 1.0,
+        "val_loss": 0.1,
+        "flops_dense": 2e6,
+        "flops_sparse": 2e6 / compression,
+        "train_seconds": 1.0,
+        "config_hash": "h",
+        "git_commit": "c",
+        "git_dirty": False,
+        "torch_version": "t",
+        "device": "cpu",
     }
 
 
@@ -124,24 +202,19 @@ def flip_bytes_of_tensor(path: Path, tensor: torch.Tensor) -> None:
     path.write_bytes(bytes(data))
 
 
-TRAINING_STEPS = ("train", "prune")
-
-
 def slow_process(args) -> str | None:
     """What makes the command `args` a slow-tier process, or None: Snakemake, DVC (which runs
-    Snakemake), or a weightmom step that trains."""
+    Snakemake), or a weightmom step (each starts PyTorch, and most train)."""
     argv = shlex.split(args) if isinstance(args, str) else [os.fspath(arg) for arg in args]
     if not argv:
         return None
     program = Path(argv[0]).name
-    if program in ("snakemake", "dvc"):
-        return program
+    if program in ("snakemake", "dvc", "weightmom"):
+        return " ".join([program, *argv[1:2]])
     modules = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-m"]
-    if "snakemake" in modules:
-        return "snakemake"
-    if "weightmom" in modules:
-        step = argv[argv.index("weightmom") + 1] if argv.index("weightmom") + 1 < len(argv) else ""
-        return f"weightmom {step}" if step in TRAINING_STEPS else None
+    for module in ("snakemake", "weightmom"):
+        if module in modules:
+            return " ".join([module, *argv[argv.index(module) + 1 :][:1]])
     return None
 
 

@@ -91,6 +91,7 @@ def _set(*path_and_value):
         ),
     ],
 )
+@pytest.mark.slow
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, mutate, message):
     workdir = copy_project(tmp_path)
     config = reduced_demo_config()
@@ -101,6 +102,7 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, mutate, messag
     assert not any((workdir / d).exists() for d in ("data", "results", "logs", "summary"))
 
 
+@pytest.mark.slow
 def test_a_missing_config_file_is_named(tmp_path):
     workdir = copy_project(tmp_path)
     result = run_snakemake(workdir, "--cores", "1", "--configfile", "config/nosuch.yaml")

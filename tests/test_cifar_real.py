@@ -13,6 +13,8 @@ from helpers import REPO, copy_project, run_snakemake, write_config
 
 ARCHIVE = REPO.parent / "shared/data/cifar10-jpeg.tar.gz"
 
+pytestmark = pytest.mark.slow  # the workflow on real images
+
 
 @pytest.mark.skipif(not ARCHIVE.exists(), reason=f"{ARCHIVE} is not here (see the shared data README)")
 def test_cifar10_cpu_config_runs_on_the_real_archive(tmp_path):

@@ -299,6 +299,7 @@ def test_deployment_and_collect_steps(tmp_path):
     assert list(pd.read_csv(prefix.with_suffix(".csv"))["method"]) == ["dense", "magnitude"]
 
 
+@pytest.mark.slow
 def test_the_workflow_exports_each_tables_dense_and_final_networks(tmp_path):
     from helpers import copy_project, reduced_demo_config, run_snakemake, write_config
 

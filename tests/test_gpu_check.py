@@ -17,6 +17,8 @@ from helpers import REPO
 
 BENCHMARK = str(REPO / "benchmarks/gpu_check.py")
 
+pytestmark = pytest.mark.slow  # `make gpu-check` and the benchmark train
+
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="there is a GPU here: make gpu-check runs for real")
 def test_without_a_gpu_it_says_so_and_exits_0():
