@@ -96,31 +96,19 @@ def train_command(
     accelerator: dict | None = None,
 ) -> list[str]:
     """The command line of one training job (`python -m weightmom train`) on the digits split in `data_dir`."""
-    command = [
-        sys.executable,
-        "-m",
-        "weightmom",
-        "train",
-        "--data",
-        str(data_dir),
-        "--dataset",
-        "digits",
-        "--model",
-        model,
-        "--seed",
-        str(seed),
-        "--recipe",
-        json.dumps(recipe),
-        "--threads",
-        str(threads),
-        "--device",
-        device,
-        "--out",
-        str(out),
-    ]
+    options = {
+        "--data": data_dir,
+        "--dataset": "digits",
+        "--model": model,
+        "--seed": seed,
+        "--recipe": json.dumps(recipe),
+        "--threads": threads,
+        "--device": device,
+        "--out": out,
+    }
     if accelerator is not None:
-        command[-2:-2] = ["--accelerator", json.dumps(accelerator)]
-    return command
+        options["--accelerator"] = json.dumps(accelerator)
+    return [sys.executable, "-m", "weightmom", "train", *(str(part) for option in options.items() for part in option)]
 
 
 def saved_epoch(resume: Path) -> int:
@@ -220,7 +208,7 @@ def slow_process(args) -> str | None:
 
 def fast_tier_popen(test_name: str) -> type[subprocess.Popen]:
     """subprocess.Popen for a test of the fast tier: it refuses to start a slow-tier process,
-    naming the test, so that an unmarked test that runs Snakemake or training fails at once
+    naming the test, so that an unmarked test that runs Snakemake or a step fails at once
     instead of slowing `make test` down."""
 
     class FastTierPopen(subprocess.Popen):
@@ -229,7 +217,7 @@ def fast_tier_popen(test_name: str) -> type[subprocess.Popen]:
             if culprit is not None:
                 pytest.fail(
                     f"{test_name} starts {culprit} but is not marked slow: add @pytest.mark.slow "
-                    "(the fast tier, `make test`, runs no Snakemake and no training process)",
+                    "(the fast tier, `make test`, starts no Snakemake, DVC or step process)",
                     pytrace=False,
                 )
             super().__init__(args, *rest, **options)
