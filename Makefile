@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 
-# Tiers are pytest markers (pyproject.toml): `slow` starts Snakemake, DVC or training
+# Tiers are pytest markers (pyproject.toml): `slow` starts Snakemake, DVC or step
 # processes; `gpu` needs a GPU (skipped without one). Unmarked tests are the fast tier.
 test: venv
 	$(BIN)/python -m pytest -m "not slow and not gpu"
