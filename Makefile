@@ -1,12 +1,14 @@
 # The two set-up commands: `make demo` (the whole pipeline on the embedded digits data)
-# and `make test`. Both create or refresh the virtual environment first.
+# and `make test-all` (every test, what CI runs: about 20 minutes on 2 cores). Both create or
+# refresh the virtual environment first. While editing, `make test` runs the fast tier alone
+# (unit tests and in-process checks, under a minute) and `make lint` the linters.
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= all
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.weightmom-installed
 
-.PHONY: venv demo test readme lint repro pull clean gpu-check
+.PHONY: venv demo test test-all readme lint repro pull clean gpu-check
 
 venv: $(STAMP)
 
@@ -20,7 +22,12 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 
+# Tiers are pytest markers (pyproject.toml): `slow` starts Snakemake, DVC or step
+# processes; `gpu` needs a GPU (skipped without one). Unmarked tests are the fast tier.
 test: venv
+	$(BIN)/python -m pytest -m "not slow and not gpu"
+
+test-all: venv
 	$(BIN)/python -m pytest
 
 # DVC, one experiment at a time (EXPERIMENT is a stage of dvc.yaml: demo, paper, ...).
@@ -39,6 +46,8 @@ readme: demo
 	$(BIN)/python scripts/readme_tables.py
 
 lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 

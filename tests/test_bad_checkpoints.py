@@ -11,7 +11,7 @@ from weightmom.errors import CheckpointError
 from weightmom.steps.data import prepare_data
 from weightmom.steps.evaluate import evaluate_checkpoint
 
-from conftest import FAST_RECIPE, flip_bytes_of_tensor
+from helpers import FAST_RECIPE, flip_bytes_of_tensor
 
 PRUNING = {"target_compression": 15, "rounds": 3, "schedule": "geometric"}
 

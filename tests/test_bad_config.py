@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from conftest import FAST_RECIPE, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import FAST_RECIPE, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 #: Printed by Snakemake itself, before it reads the Snakefile, whenever it runs in the project.

@@ -10,7 +10,7 @@ from weightmom.cli import main
 from weightmom.errors import MetricsError
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, SCHEMA_VERSION, read_rows, write_rows
 
-from conftest import metric_row
+from helpers import metric_row
 
 
 @pytest.fixture

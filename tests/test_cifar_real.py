@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, run_snakemake, write_config
+from helpers import REPO, copy_project, run_snakemake, write_config
 
 ARCHIVE = REPO.parent / "shared/data/cifar10-jpeg.tar.gz"
+
+pytestmark = pytest.mark.slow  # the workflow on real images
 
 
 @pytest.mark.skipif(not ARCHIVE.exists(), reason=f"{ARCHIVE} is not here (see the shared data README)")

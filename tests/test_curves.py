@@ -1,17 +1,13 @@
 """Per-epoch curves: every training and fine-tuning job writes one row per epoch (training
 loss, learning rate, validation top-1 and loss, seconds) beside its checkpoint, a killed and
-resumed job too; collect gathers them; the curves figure and DVC summary are drawn from them.
-The workflow's curves.parquet and figure are checked in test_workflow's end-to-end run."""
+resumed job too (test_training's kill-and-resume check); collect gathers them; the curves
+figure and DVC summary are drawn from them. The workflow's curves.parquet and figure are
+checked in test_workflow's end-to-end run."""
 
 from __future__ import annotations
 
-import json
 import math
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -30,18 +26,9 @@ from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
 from weightmom.training import ResumeFile, lr_factor
 
-from conftest import FAST_RECIPE
+from helpers import FAST_RECIPE, RESUME_RECIPE, check_sensible_curve, kill_at_epoch, train_command
 
 COLUMNS = ["dataset", "model", "method", "seed", "round", "epoch", "train_loss", "lr", "val_top1", "val_loss", "seconds"]
-RESUME_RECIPE = {**FAST_RECIPE, "epochs": 8, "augment": {"crop_padding": 1, "horizontal_flip": True}}
-
-
-def _check_sensible(curve: pd.DataFrame, epochs: int) -> None:
-    assert list(curve["epoch"]) == list(range(1, epochs + 1))  # one row per epoch, in order
-    assert (curve["seconds"] > 0).all()
-    assert curve["val_top1"].between(0, 1).all()
-    assert (curve["val_loss"] > 0).all() and (curve["train_loss"] > 0).all()
-    assert curve[["train_loss", "val_loss", "seconds"]].notna().all().all()
 
 
 def test_a_dense_curve_has_one_row_per_epoch_following_the_schedule(digits_dir, tmp_path):
@@ -52,7 +39,7 @@ def test_a_dense_curve_has_one_row_per_epoch_following_the_schedule(digits_dir, 
     curve = pd.read_parquet(out.parent / "curve.parquet")
     assert list(curve.columns) == ["schema_version", *COLUMNS]
     assert set(curve["method"]) == {"dense"} and set(curve["round"]) == {0} and set(curve["model"]) == {"mlp"}
-    _check_sensible(curve, 5)
+    check_sensible_curve(curve, 5)
     schedule = Recipe.from_dict(recipe)
     assert curve["lr"].tolist() == pytest.approx([recipe["lr"] * lr_factor(schedule, e) for e in range(5)])
     assert curve["train_loss"].iloc[-1] < curve["train_loss"].iloc[0]
@@ -77,70 +64,26 @@ def test_a_round_curve_follows_its_methods_rewound_schedule(dense_mlp, digits_di
     assert not (out.parent / "curve.parquet").exists()  # where it was asked to go
     curve = pd.read_parquet(curve_out)
     assert set(curve["method"]) == {"lr_rewind"} and set(curve["round"]) == {1} and set(curve["seed"]) == {0}
-    _check_sensible(curve, 3)
+    check_sensible_curve(curve, 3)
     rewound = build_pruner("lr_rewind", {}).learning_rate(Recipe.from_dict(FAST_RECIPE), Recipe.from_dict(finetune))
     assert curve["lr"].tolist() == pytest.approx([rewound(e) for e in range(3)])
     assert curve["lr"].iloc[0] != finetune["lr"]  # the dense run's rates, not the fine-tuning recipe's
 
 
-def _command(data_dir: Path, out: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "weightmom", "train", "--data", str(data_dir), "--dataset", "digits", "--model", "cnn",
-        "--seed", "3", "--recipe", json.dumps(RESUME_RECIPE), "--threads", "1", "--device", "cpu", "--out", str(out),
-    ]
-
-
-def _kill_after_epochs(command: list[str], resume: Path, epochs: int) -> None:
-    """Start a real training process and SIGKILL it once its resume file holds `epochs`."""
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if torch.load(resume, weights_only=True)["epoch"] >= epochs:
-                break
-        except Exception:  # not there yet, or being replaced right now
-            pass
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-
-
-def test_a_killed_and_resumed_job_has_one_curve_row_per_epoch(digits_dir, tmp_path):
-    reference = tmp_path / "reference/checkpoint.pt"
-    subprocess.run(_command(digits_dir, reference), check=True, stderr=subprocess.DEVNULL)
-    out = tmp_path / "killed/checkpoint.pt"
-    resume = out.parent / "resume.pt"
-    _kill_after_epochs(_command(digits_dir, out), resume, 3)
-    saved = torch.load(resume, weights_only=True)
-    killed_at = saved["epoch"]
-    assert 3 <= killed_at < RESUME_RECIPE["epochs"] and not out.exists()
-    assert not (out.parent / "curve.parquet").exists()  # written whole at the end, with the checkpoint
-    assert [record["epoch"] for record in saved["curve"]] == list(range(1, killed_at + 1))
-
-    result = subprocess.run(_command(digits_dir, out), capture_output=True, text=True, check=True)
-    assert "starting over" not in result.stderr
-    curve = pd.read_parquet(out.parent / "curve.parquet")
-    _check_sensible(curve, RESUME_RECIPE["epochs"])
-    # the epochs before the kill are the killed job's own records, kept in the resume file ...
-    assert curve["seconds"].iloc[:killed_at].tolist() == [record["seconds"] for record in saved["curve"]]
-    # ... and the whole curve is an uninterrupted run's (resuming gives the same weights)
-    expected = pd.read_parquet(reference.parent / "curve.parquet")
-    pd.testing.assert_frame_equal(curve.drop(columns="seconds"), expected.drop(columns="seconds"))
-
-
+@pytest.mark.slow
 def test_a_resume_state_without_the_curve_is_not_resumed(digits_dir, tmp_path):
     """An older version's resume file (no curve records): resuming it would leave the curve
     without its first epochs, so the job starts over."""
     out = tmp_path / "run/checkpoint.pt"
     resume = out.parent / "resume.pt"
-    _kill_after_epochs(_command(digits_dir, out), resume, 2)
+    kill_at_epoch(train_command(digits_dir, out, RESUME_RECIPE), resume, 2)
     state = torch.load(resume, weights_only=True)
     for field in ("digest", "curve"):
         state.pop(field)
     ResumeFile(resume, state.pop("key")).save(state)
-    result = subprocess.run(_command(digits_dir, out), capture_output=True, text=True, check=True)
+    result = subprocess.run(train_command(digits_dir, out, RESUME_RECIPE), capture_output=True, text=True, check=True)
     assert f"{resume}: resume state without a curve record per epoch (an older version's); starting over" in result.stderr
-    _check_sensible(pd.read_parquet(out.parent / "curve.parquet"), RESUME_RECIPE["epochs"])
+    check_sensible_curve(pd.read_parquet(out.parent / "curve.parquet"), RESUME_RECIPE["epochs"])
 
 
 def _records(epochs: int, top1: list[float], seconds: float = 1.0) -> list[dict]:
@@ -169,7 +112,7 @@ def curve_files(tmp_path):
 
 
 def test_collect_gathers_the_curves_and_a_summary_dvc_can_plot(curve_files, tmp_path):
-    from conftest import metric_row
+    from helpers import metric_row
     from weightmom.metrics import METRIC_SCHEMA, write_rows
 
     metric_path = tmp_path / "m/rows.parquet"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, WORKFLOW_FILES, copy_project, reduced_demo_config
+from helpers import REPO, WORKFLOW_FILES, copy_project, load_test_config
 
 BIN = Path(sys.executable).parent
 DVC_FILES = ("dvc.yaml", ".dvc/config", ".dvc/plots", ".dvcignore", ".gitignore", "src/weightmom", "scripts/pull.py")
@@ -57,12 +57,9 @@ def _set_finetune_epochs(repo: Path, epochs: int) -> None:
 
 def _project(root: Path) -> Path:
     """A git repository holding the workflow, its DVC set-up, and a reduced demo as the
-    demo experiment (two methods, two seeds, two rounds of the MLP)."""
+    demo experiment (.test/dvc.yaml: two methods, two seeds, two rounds of the MLP)."""
     copy_project(root, WORKFLOW_FILES + DVC_FILES)
-    config = reduced_demo_config()
-    config["methods"] = {name: config["methods"][name] for name in ("weightmom", "magnitude")}
-    config["tables"] = {"digits": {"dataset": "digits", "models": ["mlp"]}}
-    (root / "config/demo.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (root / "config/demo.yaml").write_text(yaml.safe_dump(load_test_config("dvc"), sort_keys=False))
     _run(root, "git", "init", "-q")
     _commit(root, "pipeline")
     return root
@@ -75,6 +72,7 @@ def test_every_config_is_a_dvc_experiment_of_its_own_name():
     assert sorted(stages.values()) == sorted(f"config/{p.name}" for p in (REPO / "config").glob("*.yaml"))
 
 
+@pytest.mark.slow
 def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path):
     repo = _project(tmp_path / "repo")
     first = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
@@ -95,8 +93,12 @@ def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path)
     _set_finetune_epochs(repo, 3)
     started = time.time()
     killed = subprocess.Popen(
-        ["dvc", "repro", "experiment@demo"], cwd=repo, env=ENV, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["dvc", "repro", "experiment@demo"],
+        cwd=repo,
+        env=ENV,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     # A round's evaluation is written: Snakemake starts it only once it has recorded the round
     # as done (waiting a fixed time after the round's checkpoint appears was not enough on a
@@ -123,7 +125,9 @@ def _free_port() -> int:
 
 
 def _sshd() -> str | None:
-    return shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.access(p, os.X_OK)), None)
+    return shutil.which("sshd") or next(
+        (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.access(p, os.X_OK)), None
+    )
 
 
 @pytest.fixture
@@ -156,7 +160,10 @@ def ssh_remote(tmp_path):
             assert server.poll() is None, f"sshd did not start: {server.stderr.read()}"
             assert time.time() < deadline, "sshd did not listen within 20 s"
             time.sleep(0.1)
-        yield {"url": f"ssh://{getpass.getuser()}@127.0.0.1:{port}{tmp_path / 'ssh-storage'}", "keyfile": str(keys / "user_key")}
+        yield {
+            "url": f"ssh://{getpass.getuser()}@127.0.0.1:{port}{tmp_path / 'ssh-storage'}",
+            "keyfile": str(keys / "user_key"),
+        }
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -179,6 +186,7 @@ def _set_remote(repo: Path, remote: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("kind", ["directory", "ssh"])
+@pytest.mark.slow
 def test_push_pull_round_trip_and_staleness(kind, computed, tmp_path, request):
     remote = {"url": str(tmp_path / "storage")} if kind == "directory" else request.getfixturevalue("ssh_remote")
     _set_remote(computed, remote)
@@ -189,7 +197,9 @@ def test_push_pull_round_trip_and_staleness(kind, computed, tmp_path, request):
     _set_remote(clone, remote)
     method = clone / "src/weightmom/pruning/methods/magnitude.py"
     method.write_text(method.read_text() + "\n# an edit the pulled results were not made with\n")
-    refused = subprocess.run([sys.executable, "scripts/pull.py", "demo"], cwd=clone, env=ENV, capture_output=True, text=True)
+    refused = subprocess.run(
+        [sys.executable, "scripts/pull.py", "demo"], cwd=clone, env=ENV, capture_output=True, text=True
+    )
     assert refused.returncode == 1 and "not marked up to date" in refused.stderr
     assert not (clone / ".snakemake/metadata").exists()  # nothing touched
     _run(clone, "git", "checkout", "--", str(method.relative_to(clone)))
@@ -212,6 +222,7 @@ def test_push_pull_round_trip_and_staleness(kind, computed, tmp_path, request):
     assert plan["prune_round"] == 8 and "train_dense" not in plan
 
 
+@pytest.mark.slow
 def test_plots_draw_a_line_per_method_with_compression_on_x(computed):
     import json
 
@@ -228,6 +239,7 @@ def test_plots_draw_a_line_per_method_with_compression_on_x(computed):
     assert len(values) == 2 * 3  # two methods, rounds 0..2
 
 
+@pytest.mark.slow
 def test_plots_draw_the_fine_tuning_curves_a_line_per_method(computed):
     import json
 

@@ -20,7 +20,7 @@ from weightmom.errors import SpecError
 from weightmom.masks import full_masks
 from weightmom.pruning import ScoringContext, build_pruner, options_schema, pruner_names, register_entry_points, registry
 
-from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 PLUGIN = '''
 from weightmom.pruning.base import Pruner

@@ -35,7 +35,7 @@ from weightmom.splits import load_split
 from weightmom.steps.export import masked_model
 from weightmom.steps.prune import prune_round
 
-from conftest import FAST_RECIPE
+from helpers import FAST_RECIPE
 
 HEADER_ALLOWANCE = 4096
 
@@ -299,8 +299,9 @@ def test_deployment_and_collect_steps(tmp_path):
     assert list(pd.read_csv(prefix.with_suffix(".csv"))["method"]) == ["dense", "magnitude"]
 
 
+@pytest.mark.slow
 def test_the_workflow_exports_each_tables_dense_and_final_networks(tmp_path):
-    from conftest import copy_project, reduced_demo_config, run_snakemake, write_config
+    from helpers import copy_project, reduced_demo_config, run_snakemake, write_config
 
     workdir = copy_project(tmp_path)
     config = reduced_demo_config()

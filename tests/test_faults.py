@@ -27,24 +27,15 @@ import torch
 
 from weightmom.checkpoint import load_checkpoint
 
-from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import REPO, copy_project, load_test_config, run_snakemake, wait_for_epoch, write_config
 
 FAULTS_DIR = REPO / "tests/faults"
 DENSE = "results/demo/runs/digits/cnn/seed0/dense"
 
 
-def _config() -> dict:
-    config = reduced_demo_config()
-    config["methods"] = {name: config["methods"][name] for name in ("weightmom", "magnitude")}
-    config["tables"] = {"digits": {"dataset": "digits", "models": ["cnn"]}}
-    config["seeds"] = [0]
-    config["training"]["dense"]["epochs"] = 10
-    return config
-
-
 def _project(path: Path) -> tuple[Path, str]:
     workdir = copy_project(path)
-    return workdir, write_config(workdir, _config())
+    return workdir, write_config(workdir, load_test_config("faults"))
 
 
 def _command(config_path: str, *targets: str) -> list[str]:
@@ -70,12 +61,16 @@ def _curves(workdir: Path) -> pd.DataFrame:
 def _assert_same_results(workdir: Path, reference: Path) -> None:
     pd.testing.assert_frame_equal(_final_metrics(workdir), _final_metrics(reference))
     pd.testing.assert_frame_equal(_curves(workdir), _curves(reference))  # a row per epoch, resumed or not
-    assert (workdir / "results/demo/tables/digits.md").read_text() == (reference / "results/demo/tables/digits.md").read_text()
+    assert (workdir / "results/demo/tables/digits.md").read_text() == (
+        reference / "results/demo/tables/digits.md"
+    ).read_text()
     assert not _temporaries(workdir)
 
 
 def _temporaries(workdir: Path) -> list[str]:
-    return sorted(str(p.relative_to(workdir)) for d in ("results", "data", "summary") for p in (workdir / d).rglob(".tmp-*"))
+    return sorted(
+        str(p.relative_to(workdir)) for d in ("results", "data", "summary") for p in (workdir / d).rglob(".tmp-*")
+    )
 
 
 def _assert_every_output_is_whole(workdir: Path) -> None:
@@ -101,6 +96,7 @@ KILLS = [
 ]
 
 
+@pytest.mark.slow
 def test_sigkill_at_every_kind_of_write_then_the_same_command_completes(tmp_path, reference):
     workdir, config_path = _project(tmp_path / "work")
     faults = [
@@ -113,7 +109,12 @@ def test_sigkill_at_every_kind_of_write_then_the_same_command_completes(tmp_path
     stale_lock = False
     for attempt in range(len(KILLS) + 1):
         run = subprocess.run(
-            _command(config_path), cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+            _command(config_path),
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
             start_new_session=True,
         )
         assert ("removed a stale Snakemake lock" in run.stderr) == stale_lock, run.stderr[-3000:]
@@ -127,25 +128,21 @@ def test_sigkill_at_every_kind_of_write_then_the_same_command_completes(tmp_path
     _assert_same_results(workdir, reference)
 
 
-def _saved_epoch(resume: Path) -> int:
-    try:
-        return torch.load(resume, weights_only=True)["epoch"]
-    except Exception:  # being replaced right now
-        return 0
-
-
+@pytest.mark.slow
 def test_training_job_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, reference):
+    """The kill-and-resume check through Snakemake (test_training has the one of a training
+    process alone): the training job Snakemake started is killed, and the same command resumes it."""
     workdir, config_path = _project(tmp_path / "work")
     target = f"{DENSE}/checkpoint.pt"
     snakemake = subprocess.Popen(
         _command(config_path, target), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    resume, deadline = workdir / DENSE / "resume.pt", time.monotonic() + 300
-    while not (resume.exists() and _saved_epoch(resume) >= 3):
-        assert snakemake.poll() is None and time.monotonic() < deadline, "training did not reach epoch 3"
-        time.sleep(0.05)
+    resume = workdir / DENSE / "resume.pt"
+    wait_for_epoch(snakemake, resume, 3)
     training = next(
-        p for p in psutil.Process(snakemake.pid).children(recursive=True) if p.cmdline()[1:4] == ["-m", "weightmom", "train"]
+        p
+        for p in psutil.Process(snakemake.pid).children(recursive=True)
+        if p.cmdline()[1:4] == ["-m", "weightmom", "train"]
     )
     training.kill()
     assert snakemake.wait(timeout=120) != 0
@@ -167,6 +164,7 @@ def _wait_for_training(workdir: Path, snakemake: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_killed_snakemake_leaves_a_lock_that_the_same_command_clears(tmp_path, reference):
     workdir, config_path = _project(tmp_path / "work")
     first = subprocess.Popen(
@@ -186,6 +184,7 @@ def test_killed_snakemake_leaves_a_lock_that_the_same_command_clears(tmp_path, r
     _assert_same_results(workdir, reference)
 
 
+@pytest.mark.slow
 def test_second_invocation_is_refused_by_the_lock_and_nothing_is_corrupted(tmp_path, reference):
     workdir, config_path = _project(tmp_path / "work")
     first = subprocess.Popen(
@@ -203,6 +202,7 @@ def test_second_invocation_is_refused_by_the_lock_and_nothing_is_corrupted(tmp_p
     assert "Nothing to be done" in run_snakemake(workdir, "-n", "--configfile", config_path).stdout
 
 
+@pytest.mark.slow
 def test_lock_held_from_another_machine_is_left_alone_with_the_command_to_clear_it(tmp_path):
     workdir, config_path = _project(tmp_path / "work")
     locks = workdir / ".snakemake/locks"
@@ -228,6 +228,7 @@ def _mount_tmpfs(path: Path, size: int) -> bool:
     return mounted.returncode == 0
 
 
+@pytest.mark.slow
 def test_full_disk_fails_loudly_and_the_rerun_after_freeing_space_completes(tmp_path, reference):
     workdir, config_path = _project(tmp_path / "work")
     used = sum(p.stat().st_size for p in (reference / "results").rglob("*") if p.is_file())
@@ -249,11 +250,24 @@ def test_full_disk_fails_loudly_and_the_rerun_after_freeing_space_completes(tmp_
         subprocess.run(["umount", "-l", str(results)], check=False)
 
 
+@pytest.mark.slow
 def test_fault_injection_script_survives_its_cycles(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks/fault_injection.py"), "--cycles", "2", "--model", "mlp", "--epochs", "6",
-         "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(REPO / "benchmarks/fault_injection.py"),
+            "--cycles",
+            "2",
+            "--model",
+            "mlp",
+            "--epochs",
+            "6",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "cycles survived: 2/2; metric mismatches: 0; weight mismatches: 0" in result.stdout
@@ -287,7 +301,10 @@ def test_lock_of_a_live_holder_is_kept_and_of_a_dead_one_removed(tmp_path, monke
     try:
         pid = holder_process.pid
         holder = {
-            "host": socket.gethostname(), "boot": stale_lock.boot_id(), "pid": pid, "start": stale_lock.process_start(pid),
+            "host": socket.gethostname(),
+            "boot": stale_lock.boot_id(),
+            "pid": pid,
+            "start": stale_lock.process_start(pid),
         }
         if not holder_alive:
             holder_process.kill()
@@ -322,8 +339,28 @@ time.sleep(600)
 
 def _train_command(digits_dir: Path) -> list[str]:
     recipe = json.dumps({"epochs": 500, "batch_size": 64, "lr": 0.05})
-    return [sys.executable, "-m", "weightmom", "train", "--data", str(digits_dir), "--dataset", "digits", "--model", "mlp",
-            "--seed", "0", "--recipe", recipe, "--threads", "1", "--device", "cpu", "--out", "results/x"]
+    return [
+        sys.executable,
+        "-m",
+        "weightmom",
+        "train",
+        "--data",
+        str(digits_dir),
+        "--dataset",
+        "digits",
+        "--model",
+        "mlp",
+        "--seed",
+        "0",
+        "--recipe",
+        recipe,
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        "results/x",
+    ]
 
 
 def _wait_until_dead(pid: int) -> None:
@@ -352,6 +389,7 @@ def _what_stale_lock_sees(stale_lock, pid: int) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("directories_visible", [True, False], ids=["cwd-readable", "cwd-hidden"])
 def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(
     tmp_path, monkeypatch, capsys, digits_dir, directories_visible
@@ -361,7 +399,10 @@ def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(
     stale_lock, locks = _lock_check_in(tmp_path, monkeypatch, directories_visible)
     snakemake = subprocess.Popen(
         [sys.executable, "-c", _FAKE_SNAKEMAKE, str(REPO / "workflow/lib/stale_lock.py"), *_train_command(digits_dir)],
-        cwd=tmp_path, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         job = int(snakemake.stdout.readline())
@@ -383,6 +424,7 @@ def test_lock_is_kept_while_jobs_of_a_killed_snakemake_still_run(
     assert f"removed a stale Snakemake lock left by a killed run (pid {snakemake.pid})" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("directories_visible", [True, False], ids=["cwd-readable", "cwd-hidden"])
 def test_a_job_of_another_directory_does_not_hold_the_lock(
     tmp_path, monkeypatch, capsys, digits_dir, directories_visible
@@ -391,7 +433,9 @@ def test_a_job_of_another_directory_does_not_hold_the_lock(
     here.mkdir()
     elsewhere.mkdir()
     stale_lock, locks = _lock_check_in(here, monkeypatch, directories_visible)
-    job = subprocess.Popen(_train_command(digits_dir), cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(
+        _train_command(digits_dir), cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         stale_lock.clear_stale_lock()
     finally:

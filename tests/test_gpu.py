@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +18,8 @@ from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import load_split
 from weightmom.steps.evaluate import evaluate_checkpoint
 from weightmom.training import train
+
+from helpers import kill_at_epoch, train_command
 
 pytestmark = [
     pytest.mark.gpu,
@@ -54,10 +54,9 @@ def test_masks_stay_exactly_zero_under_bf16_autocast_and_channels_last(digits_tr
 
 
 def _train_command(data: Path, out: Path) -> list[str]:
-    recipe = '{"epochs": 40, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0005, "lr_schedule": "cosine"}'
-    return [sys.executable, "-m", "weightmom", "train", "--data", str(data), "--dataset", "digits", "--model", "cnn",
-            "--seed", "0", "--recipe", recipe, "--accelerator", '{"channels_last": true, "bf16_autocast": true}',
-            "--threads", "2", "--device", "cuda", "--out", str(out)]
+    recipe = {"epochs": 40, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0005, "lr_schedule": "cosine"}
+    return train_command(data, out, recipe, seed=0, device="cuda", threads=2,
+                         accelerator={"channels_last": True, "bf16_autocast": True})
 
 
 def _test_metrics(checkpoint: Path, data: Path, device: str) -> pd.Series:
@@ -71,13 +70,7 @@ def test_a_training_job_killed_on_the_gpu_resumes_to_the_same_metrics(digits_dir
     whole = tmp_path / "whole/checkpoint.pt"
     assert subprocess.run(_train_command(digits_dir, whole), capture_output=True).returncode == 0
     killed = tmp_path / "killed/checkpoint.pt"
-    job = subprocess.Popen(_train_command(digits_dir, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    resume, deadline = killed.parent / "resume.pt", time.monotonic() + 300
-    while not (resume.exists() and _saved_epoch(resume) >= 3):
-        assert job.poll() is None and time.monotonic() < deadline, "training ended or stalled before epoch 3"
-        time.sleep(0.01)
-    job.kill()
-    job.wait()
+    kill_at_epoch(_train_command(digits_dir, killed), killed.parent / "resume.pt", 3)
     assert not killed.exists()
     rerun = subprocess.run(_train_command(digits_dir, killed), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -87,13 +80,6 @@ def test_a_training_job_killed_on_the_gpu_resumes_to_the_same_metrics(digits_dir
     assert reference["top1"] > 0.8
     assert abs(resumed["top1"] - reference["top1"]) * 100 <= RESUME_TOP1_POINTS
     assert abs(resumed["loss"] - reference["loss"]) <= RESUME_LOSS_RELATIVE * reference["loss"]
-
-
-def _saved_epoch(resume: Path) -> int:
-    try:
-        return torch.load(resume, weights_only=True)["epoch"]
-    except Exception:  # being replaced right now
-        return 0
 
 
 def test_evaluation_on_the_gpu_agrees_with_the_cpu(dense_mlp, digits_dir):

@@ -13,9 +13,11 @@ import yaml
 
 from weightmom.plan import training_plan
 
-from conftest import REPO
+from helpers import REPO
 
 BENCHMARK = str(REPO / "benchmarks/gpu_check.py")
+
+pytestmark = pytest.mark.slow  # `make gpu-check` and the benchmark train
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="there is a GPU here: make gpu-check runs for real")

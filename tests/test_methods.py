@@ -19,7 +19,7 @@ from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
 from weightmom.training import stretched_schedule
 
-from conftest import FAST_RECIPE
+from helpers import FAST_RECIPE
 
 
 def _params(**layers):

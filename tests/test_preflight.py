@@ -17,7 +17,7 @@ from weightmom.plan import training_plan
 from weightmom.preflight import preflight
 from weightmom.projection import DatasetSize, dataset_size, project
 
-from conftest import DIGITS_SPEC, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import DIGITS_SPEC, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 
 def test_the_paper_plan_counts_each_training_job_once():
@@ -103,6 +103,7 @@ def _workdir(tmp_path: Path, device: str) -> tuple[Path, str]:
 NO_GPU_HERE = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 
 
+@pytest.mark.slow
 @NO_GPU_HERE
 def test_the_workflow_says_it_once_before_the_first_job(tmp_path):
     workdir, config = _workdir(tmp_path, "auto")
@@ -118,6 +119,7 @@ def test_the_workflow_says_it_once_before_the_first_job(tmp_path):
     assert "This run trains 2 job(s), 4 epochs" in log  # the dense run (3 epochs) and one round (1)
 
 
+@pytest.mark.slow
 @NO_GPU_HERE
 def test_the_workflow_stops_before_any_job_when_the_config_needs_a_gpu(tmp_path):
     workdir, config = _workdir(tmp_path, "cuda")

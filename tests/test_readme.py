@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_project, run_snakemake
+from helpers import REPO, copy_project, run_snakemake
 
 SCRIPT = REPO / "scripts/readme_tables.py"
 TABLE = "# A title\n\n| a | b |\n|:--|--:|\n| x | {value} |\n\nA footnote.\n"

@@ -11,7 +11,7 @@ import pytest
 from weightmom import reports
 from weightmom.metrics import METRIC_SCHEMA, write_rows
 
-from conftest import metric_row
+from helpers import metric_row
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from weightmom.steps.evaluate import evaluate_checkpoint
 from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
 
-from conftest import FAST_RECIPE
+from helpers import FAST_RECIPE
 
 PRUNING = {"target_compression": 15, "rounds": 3, "schedule": "geometric"}
 WEIGHTMOM = {"score": "momentum", "allocation": "levelling", "beta": 0.5, "granularity": "epoch", "min_density": 0.02}

@@ -17,11 +17,13 @@ import yaml
 
 from weightmom.checkpoint import load_checkpoint
 
-from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import REPO, copy_project, load_test_config, reduced_demo_config, run_snakemake, write_config
 
 SCRIPT = REPO / "scripts/slurm-cluster.sh"
 sys.path.insert(0, str(REPO / "scripts"))
 import slurm_submissions as submissions  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a cluster, or Snakemake dry runs
 
 
 def _can_install() -> str | None:
@@ -48,19 +50,8 @@ def cluster(tmp_path_factory):
 
 def _workdir(path: Path, config: dict) -> Path:
     copy_project(path)
-    (path / "config/test.yaml").write_text(yaml.safe_dump(config))
+    write_config(path, config)
     return path
-
-
-def _config() -> dict:
-    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
-    config["methods"] = {name: config["methods"][name] for name in ("weightmom", "lottery")}
-    config["tables"] = {"digits": {"dataset": "digits", "models": ["mlp"]}}
-    config["seeds"] = [0]
-    config["training"]["dense"]["epochs"] = 3
-    config["training"]["finetune"]["epochs"] = 1
-    config["pruning"]["rounds"] = 2
-    return config
 
 
 def _cpu_profile(workdir: Path) -> Path:
@@ -79,18 +70,17 @@ def _cpu_profile(workdir: Path) -> Path:
     return target
 
 
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", "config/test.yaml", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=1200,
-    )
+def _snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run_snakemake(workdir, "--configfile", "config/test.yaml", *args, env=env, timeout=1200)
 
 
 def test_an_evaluation_goes_to_slurm_with_the_job_that_made_it(tmp_path):
     """The SLURM profile's dry run (no cluster needed): one submission per training job."""
     workdir = copy_project(tmp_path)
     config = reduced_demo_config()  # 2 seeds x 1 model; 4 methods x 2 rounds
-    plan = run_snakemake(workdir, "--dry-run", "--profile", "profiles/slurm", "--configfile", write_config(workdir, config))
+    plan = run_snakemake(
+        workdir, "--dry-run", "--profile", "profiles/slurm", "--configfile", write_config(workdir, config)
+    )
     assert plan.returncode == 0, plan.stderr[-3000:]
     log = plan.stdout + plan.stderr
     counts = submissions.count(log, submissions.local_rules(workdir))
@@ -105,7 +95,7 @@ def test_an_evaluation_goes_to_slurm_with_the_job_that_made_it(tmp_path):
 
 
 def test_demo_through_sbatch_matches_a_local_run(cluster, tmp_path):
-    config = _config()
+    config = load_test_config("slurm")
     local = _workdir(tmp_path / "local", config)
     on_slurm = _workdir(tmp_path / "slurm", config)
     local_run = _snakemake(local, "--cores", "2")
@@ -118,7 +108,9 @@ def test_demo_through_sbatch_matches_a_local_run(cluster, tmp_path):
     assert slurm_run.returncode == 0, slurm_run.stderr[-5000:]
 
     for name in ("digits.md", "digits.csv"):
-        assert (on_slurm / "results/demo/tables" / name).read_bytes() == (local / "results/demo/tables" / name).read_bytes()
+        assert (on_slurm / "results/demo/tables" / name).read_bytes() == (
+            local / "results/demo/tables" / name
+        ).read_bytes()
     accounting = subprocess.run(
         ["sacct", "-n", "-X", "-P", "-S", started, "-o", "JobID,WorkDir,State"], capture_output=True, text=True
     ).stdout
@@ -136,14 +128,16 @@ def test_a_failed_evaluation_keeps_the_checkpoint_its_submission_made(cluster, t
     """The evaluation dies in the submission that also trained the round: the finished
     checkpoint stays (keep-incomplete; outputs are written whole or not at all), and the
     next run evaluates it without training it again."""
-    workdir = _workdir(tmp_path / "slurm", _config())
+    workdir = _workdir(tmp_path / "slurm", load_test_config("slurm"))
     profile = str(_cpu_profile(workdir))
-    fault = {"file": "lottery/round1/metrics.parquet", "when": "mid-write", "kill": "job", "marker": str(tmp_path / "fired")}
-    env = {**os.environ, "PYTHONPATH": str(REPO / "tests/faults"), "WEIGHTMOM_FAULTS": json.dumps([fault])}
-    failed = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", "config/test.yaml", "--profile", profile],
-        cwd=workdir, capture_output=True, text=True, timeout=1200, env=env,
-    )
+    fault = {
+        "file": "lottery/round1/metrics.parquet",
+        "when": "mid-write",
+        "kill": "job",
+        "marker": str(tmp_path / "fired"),
+    }
+    env = {"PYTHONPATH": str(REPO / "tests/faults"), "WEIGHTMOM_FAULTS": json.dumps([fault])}
+    failed = _snakemake(workdir, "--profile", profile, env=env)
     assert failed.returncode != 0 and (tmp_path / "fired").exists(), failed.stderr[-3000:]
     round_dir = workdir / "results/demo/runs/digits/mlp/seed0/lottery/round1"
     checkpoint = round_dir / "checkpoint.pt"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,7 +17,7 @@ from weightmom.checkpoint import load_checkpoint
 from weightmom.recipe import Augment, Recipe
 from weightmom.training import lr_factor
 
-from conftest import FAST_RECIPE, flip_bytes_of_tensor
+from helpers import FAST_RECIPE, RESUME_RECIPE, check_sensible_curve, flip_bytes_of_tensor, kill_at_epoch, train_command
 
 
 def test_random_crop_and_flip_match_a_per_image_reference():
@@ -50,55 +49,50 @@ def test_learning_rate_schedules():
 
 
 def _command(data_dir: Path, out: Path, epochs: int) -> list[str]:
-    recipe = {**FAST_RECIPE, "epochs": epochs, "augment": {"crop_padding": 1, "horizontal_flip": True}}
-    return [
-        sys.executable, "-m", "weightmom", "train", "--data", str(data_dir), "--dataset", "digits", "--model", "cnn",
-        "--seed", "3", "--recipe", json.dumps(recipe), "--threads", "1", "--device", "cpu", "--out", str(out),
-    ]
+    return train_command(data_dir, out, {**RESUME_RECIPE, "epochs": epochs})
 
 
-def _kill_after_epochs(command: list[str], resume: Path, epochs: int) -> None:
-    """Start a real training process and SIGKILL it in the middle of a later epoch."""
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if resume.exists():
-            try:
-                if torch.load(resume, weights_only=True)["epoch"] >= epochs:
-                    break
-            except Exception:  # being replaced right now; look again
-                pass
-        time.sleep(0.05)
-    time.sleep(0.1)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-
-
-def test_killed_training_resumes_to_the_same_weights(digits_dir, tmp_path):
-    epochs = 8
+@pytest.mark.slow
+def test_killed_training_resumes_to_the_same_weights_and_curve(digits_dir, tmp_path):
+    """The kill-and-resume check of a training process alone (test_faults has the one through
+    Snakemake): the same weights as an uninterrupted run, and one curve row per epoch."""
+    epochs = RESUME_RECIPE["epochs"]
     reference = tmp_path / "reference/checkpoint.pt"
     subprocess.run(_command(digits_dir, reference, epochs), check=True, stderr=subprocess.DEVNULL)
 
     out = tmp_path / "killed/checkpoint.pt"
     resume = out.parent / "resume.pt"
-    _kill_after_epochs(_command(digits_dir, out, epochs), resume, 3)
+    kill_at_epoch(_command(digits_dir, out, epochs), resume, 3)
     assert not out.exists() and resume.exists()
-    killed_at = torch.load(resume, weights_only=True)["epoch"]
+    saved = torch.load(resume, weights_only=True)
+    killed_at = saved["epoch"]
     assert 3 <= killed_at < epochs
     assert not [p for p in out.parent.iterdir() if p.name not in {"resume.pt"} and not p.name.startswith(".tmp-")]
+    assert not (out.parent / "curve.parquet").exists()  # written whole at the end, with the checkpoint
+    assert [record["epoch"] for record in saved["curve"]] == list(range(1, killed_at + 1))
 
-    subprocess.run(_command(digits_dir, out, epochs), check=True, stderr=subprocess.DEVNULL)
+    result = subprocess.run(_command(digits_dir, out, epochs), capture_output=True, text=True, check=True)
+    assert "starting over" not in result.stderr
     assert not resume.exists()
     first, second = load_checkpoint(reference), load_checkpoint(out)
     assert first.state_dict.keys() == second.state_dict.keys()
     for key in first.state_dict:
         assert torch.equal(first.state_dict[key], second.state_dict[key]), key
 
+    curve = pd.read_parquet(out.parent / "curve.parquet")
+    check_sensible_curve(curve, epochs)
+    # the epochs before the kill are the killed job's own records, kept in the resume file ...
+    assert curve["seconds"].iloc[:killed_at].tolist() == [record["seconds"] for record in saved["curve"]]
+    # ... and the whole curve is an uninterrupted run's (resuming gives the same weights)
+    expected = pd.read_parquet(reference.parent / "curve.parquet")
+    pd.testing.assert_frame_equal(curve.drop(columns="seconds"), expected.drop(columns="seconds"))
 
+
+@pytest.mark.slow
 def test_resume_state_of_other_settings_is_ignored(digits_dir, tmp_path):
     out = tmp_path / "run/checkpoint.pt"
     resume = out.parent / "resume.pt"
-    _kill_after_epochs(_command(digits_dir, out, 8), resume, 2)
+    kill_at_epoch(_command(digits_dir, out, 8), resume, 2)
     result = subprocess.run(_command(digits_dir, out, 3), capture_output=True, text=True, check=True)
     assert "resume state of other settings; starting over" in result.stderr
     assert load_checkpoint(out).meta["train_seconds"] > 0
@@ -111,16 +105,18 @@ def _first_tensor(value):
     return next((t for t in map(_first_tensor, children) if t is not None), None)
 
 
+@pytest.mark.slow
 def test_corrupted_resume_state_is_ignored(digits_dir, tmp_path):
     out = tmp_path / "run/checkpoint.pt"
     resume = out.parent / "resume.pt"
-    _kill_after_epochs(_command(digits_dir, out, 8), resume, 2)
+    kill_at_epoch(_command(digits_dir, out, 8), resume, 2)
     flip_bytes_of_tensor(resume, _first_tensor(torch.load(resume, weights_only=True)))
     result = subprocess.run(_command(digits_dir, out, 8), capture_output=True, text=True, check=True)
     assert f"{resume}: corrupted resume state (digest mismatch); starting over" in result.stderr
     assert load_checkpoint(out).meta["train_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_killed_pruning_round_resumes_with_the_same_masks_scores_and_weights(dense_mlp, digits_dir, tmp_path):
     def command(out: Path) -> list[str]:
         return [
@@ -134,7 +130,7 @@ def test_killed_pruning_round_resumes_with_the_same_masks_scores_and_weights(den
     reference = tmp_path / "reference/checkpoint.pt"
     subprocess.run(command(reference), check=True, stderr=subprocess.DEVNULL)
     out = tmp_path / "killed/checkpoint.pt"
-    _kill_after_epochs(command(out), out.parent / "resume.pt", 5)
+    kill_at_epoch(command(out), out.parent / "resume.pt", 5)
     assert not out.exists()
     subprocess.run(command(out), check=True, stderr=subprocess.DEVNULL)
     first, second = load_checkpoint(reference), load_checkpoint(out)

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from weightmom.models import model_names
 from weightmom.pruning import pruner_names
 from weightmom.recipe import Accelerator, Augment, Recipe
 
-from conftest import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 from fake_cifar import make_archive, serve
+from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
@@ -39,6 +40,7 @@ def test_schema_defaults_match_the_library_defaults():
     assert {k: v["default"] for k, v in accelerator.items()} == vars(Accelerator())
 
 
+@pytest.mark.slow
 def test_download_and_prepare_rules_fetch_over_http(tmp_path):
     workdir = copy_project(tmp_path / "work")
     served = tmp_path / "served"
@@ -47,7 +49,9 @@ def test_download_and_prepare_rules_fetch_over_http(tmp_path):
     config = reduced_demo_config()
     with serve(served) as (base, _):
         config["datasets"]["tiny"] = {"source": "cifar10", "url": f"{base}/cifar-10-python.tar.gz", "md5": info["md5"]}
-        result = run_snakemake(workdir, "results/demo/data/tiny/train.npz", "--cores", "1", "--configfile", write_config(workdir, config))
+        result = run_snakemake(
+            workdir, "results/demo/data/tiny/train.npz", "--cores", "1", "--configfile", write_config(workdir, config)
+        )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (workdir / f"data/raw/{info['md5']}/cifar-10-python.tar.gz").exists()  # downloads are kept by checksum
     assert (workdir / "results/demo/data/tiny/test.npz").exists()
@@ -64,6 +68,7 @@ def _tar(folder: Path, archive: Path) -> str:
     return md5sum(archive)
 
 
+@pytest.mark.slow
 def test_images_are_prepared_again_when_they_change(tmp_path):
     from fake_images import image_folder
 
@@ -95,10 +100,14 @@ def test_images_are_prepared_again_when_they_change(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "results/demo/data/packed/train.npz" in again.stdout + again.stderr
     for name in ("packed", "loose"):
-        sizes = [np.load(workdir / f"results/demo/data/{name}/{split}.npz")["labels"].size for split in ("train", "val", "test")]
+        sizes = [
+            np.load(workdir / f"results/demo/data/{name}/{split}.npz")["labels"].size
+            for split in ("train", "val", "test")
+        ]
         assert sizes == [8, 2, 10]
 
 
+@pytest.mark.slow
 def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
     workdir = copy_project(tmp_path)
     for args in (["--lint"], ["--lint", "--configfile", "config/demo.yaml"]):
@@ -123,6 +132,7 @@ def _planned_outputs(workdir: Path, config: str, env: dict[str, str] | None = No
     return outputs
 
 
+@pytest.mark.slow
 def test_demo_workflow_end_to_end(tmp_path):
     workdir = copy_project(tmp_path)
     config = reduced_demo_config()
@@ -131,7 +141,9 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     ending = (run.stdout + run.stderr).rstrip().splitlines()[-10:]
     assert any(line.startswith("Done. Experiment 'demo': everything is under results/demo/") for line in ending), ending
-    assert any("results/demo/tables/<table>.md" in line and "digits, digits_ablation" in line for line in ending), ending
+    assert any("results/demo/tables/<table>.md" in line and "digits, digits_ablation" in line for line in ending), (
+        ending
+    )
 
     metrics = pd.read_parquet(workdir / "results/demo/metrics.parquet")
     methods, seeds, rounds = list(config["methods"]), config["seeds"], config["pruning"]["rounds"]
@@ -151,11 +163,15 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert len(curves) == len(seeds) * (dense_epochs + len(methods) * rounds * finetune_epochs)
     per_run = curves.groupby(["method", "seed", "round"])["epoch"].agg(list)
     assert per_run.loc[("dense", 0, 0)] == list(range(1, dense_epochs + 1))
-    assert all(epochs == list(range(1, finetune_epochs + 1)) for (method, _, _), epochs in per_run.items() if method != "dense")
+    assert all(
+        epochs == list(range(1, finetune_epochs + 1)) for (method, _, _), epochs in per_run.items() if method != "dense"
+    )
     assert curves["val_top1"].between(0, 1).all() and (curves["seconds"] > 0).all()
     last_dense = curves[(curves["method"] == "dense") & (curves["epoch"] == dense_epochs)].set_index("seed")["val_top1"]
     dense_rows = metrics[(metrics["round"] == 0) & (metrics["method"] == methods[0])].set_index("seed")["val_top1"]
-    pd.testing.assert_series_equal(last_dense.sort_index(), dense_rows.sort_index(), check_names=False)  # one measurement
+    pd.testing.assert_series_equal(
+        last_dense.sort_index(), dense_rows.sort_index(), check_names=False
+    )  # one measurement
     steps = pd.read_csv(workdir / "results/demo/summary/curves.csv")
     assert len(steps) == len(methods) * rounds * finetune_epochs and set(steps["panel"]) == {"digits / mlp"}
 
@@ -175,8 +191,13 @@ def test_demo_workflow_end_to_end(tmp_path):
     report = run_snakemake(workdir, "--report", "results/demo/report.html", "--configfile", config_path)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (workdir / "results/demo/report.html").read_text()
-    for caption in ("Share of surviving weights", "Top-1 accuracy against compression", "Rows model x method", "Fine-tuning curves",
-                    "Every network is trained dense"):  # the last: the landing page
+    for caption in (
+        "Share of surviving weights",
+        "Top-1 accuracy against compression",
+        "Rows model x method",
+        "Fine-tuning curves",
+        "Every network is trained dense",
+    ):  # the last: the landing page
         assert caption in html
     for item in ("digits.html", "digits_ablation.html", "mlp_accuracy.png", "mlp_density.png", "mlp_curves.png"):
         assert item in html
@@ -209,8 +230,16 @@ def test_demo_workflow_end_to_end(tmp_path):
         "results/demo/summary/metrics.json",
         "results/demo/summary/accuracy.csv",
         "results/demo/summary/curves.csv",
-        *(f"results/demo/tables/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "tex", "html", "csv", "parquet")),
-        *(f"results/demo/figures/{t}/mlp_{kind}.png" for t in ("digits", "digits_ablation") for kind in ("accuracy", "density", "curves")),
+        *(
+            f"results/demo/tables/{t}.{ext}"
+            for t in ("digits", "digits_ablation")
+            for ext in ("md", "tex", "html", "csv", "parquet")
+        ),
+        *(
+            f"results/demo/figures/{t}/mlp_{kind}.png"
+            for t in ("digits", "digits_ablation")
+            for kind in ("accuracy", "density", "curves")
+        ),
     }
     rerun = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -234,6 +263,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert not any(p.endswith("train.npz") or "/dense/" in p for p in planned)
 
 
+@pytest.mark.slow
 def test_two_experiments_in_one_checkout_keep_their_own_outputs(tmp_path):
     workdir = copy_project(tmp_path)
     base = reduced_demo_config()
