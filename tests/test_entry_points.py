@@ -130,6 +130,7 @@ def test_a_broken_entry_point_is_named(tmp_path, on_path, name, entry_point, mes
         register_entry_points()
 
 
+@pytest.mark.slow
 def test_the_command_line_sees_an_installed_method(tmp_path):
     """In a fresh interpreter the method is there from start-up: an unknown pruner's message
     lists it among the known ones."""
