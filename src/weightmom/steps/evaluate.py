@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import torch
 
-from weightmom.checkpoint import load_checkpoint
+from weightmom.checkpoint import load_checkpoint, settings_path, write_settings
 from weightmom.errors import CheckpointError
 from weightmom.evaluation import evaluate, layer_flops, predicted_labels
 from weightmom.masks import count_kept, count_total
@@ -92,5 +92,6 @@ def evaluate_checkpoint(
             for i, (label, guess) in enumerate(zip(test.labels.cpu().tolist(), predicted))
         ]
         write_rows(rows, PREDICTION_SCHEMA, predictions_out)
+    write_settings(checkpoint.settings, settings_path(metrics_out))  # the same file when beside the checkpoint
     write_rows([row], METRIC_SCHEMA, metrics_out)
     write_rows(layers, LAYER_SCHEMA, layers_out)
