@@ -74,6 +74,7 @@ def _kill_after_epochs(command: list[str], resume: Path, epochs: int) -> None:
     process.wait()
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_to_the_same_weights(digits_dir, tmp_path):
     epochs = 8
     reference = tmp_path / "reference/checkpoint.pt"
@@ -95,6 +96,7 @@ def test_killed_training_resumes_to_the_same_weights(digits_dir, tmp_path):
         assert torch.equal(first.state_dict[key], second.state_dict[key]), key
 
 
+@pytest.mark.slow
 def test_resume_state_of_other_settings_is_ignored(digits_dir, tmp_path):
     out = tmp_path / "run/checkpoint.pt"
     resume = out.parent / "resume.pt"
@@ -111,6 +113,7 @@ def _first_tensor(value):
     return next((t for t in map(_first_tensor, children) if t is not None), None)
 
 
+@pytest.mark.slow
 def test_corrupted_resume_state_is_ignored(digits_dir, tmp_path):
     out = tmp_path / "run/checkpoint.pt"
     resume = out.parent / "resume.pt"
@@ -121,6 +124,7 @@ def test_corrupted_resume_state_is_ignored(digits_dir, tmp_path):
     assert load_checkpoint(out).meta["train_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_killed_pruning_round_resumes_with_the_same_masks_scores_and_weights(dense_mlp, digits_dir, tmp_path):
     def command(out: Path) -> list[str]:
         return [

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -24,6 +24,9 @@ from weightmom.atomic import atomic_write_text
 from weightmom.errors import CheckpointError
 from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.models import build_model, prunable_parameters
+
+if TYPE_CHECKING:
+    from weightmom.splits import Split
 
 FORMAT = "weightmom-checkpoint"
 FORMAT_VERSION = 2  # 2: contents digest
@@ -61,6 +64,14 @@ class Checkpoint:
     def settings(self) -> dict[str, Any]:
         """The resolved settings that made this checkpoint (empty for one made before they were kept)."""
         return dict(self.meta.get("settings", {}))
+
+    def check_data(self, split: "Split", path: str | Path, data_dir: str | Path) -> None:
+        """Refuse a split of another input shape or number of classes than this network takes."""
+        if split.input_shape != self.input_shape or split.num_classes != self.num_classes:
+            raise CheckpointError(
+                f"{path}: built for inputs {self.input_shape} and {self.num_classes} classes, "
+                f"{data_dir} has {split.input_shape} and {split.num_classes} classes"
+            )
 
     def successor(
         self, state_dict: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], pruner_state: dict[str, torch.Tensor],

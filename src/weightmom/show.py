@@ -60,7 +60,9 @@ def metric_row(checkpoint: Checkpoint, metrics_file: Path, required: bool) -> di
         return None
     frame = read_rows([metrics_file], METRIC_SCHEMA)
     key = checkpoint.row_key()
-    mine = frame[(frame[list(key)] == list(key.values())).all(axis=1)]
+    # a collected file holds the dense row once per method, as each method's round 0
+    matched = {name: value for name, value in key.items() if not (name == "method" and key["round"] == 0)}
+    mine = frame[(frame[list(matched)] == list(matched.values())).all(axis=1)]
     if mine.empty:
         described = ", ".join(f"{name} {value}" for name, value in key.items())
         raise MetricsError(f"{metrics_file}: holds no metric row of this checkpoint ({described})")
@@ -90,7 +92,7 @@ def _mask_lines(checkpoint: Checkpoint) -> list[str]:
     ]
     total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
     rows.append(["all prunable", total, kept, f"{kept / total:.4f}"])
-    table = tabulate(rows, headers=["layer", "weights", "kept", "density"], tablefmt="simple", colalign=("left", "right", "right", "right"))
+    table = tabulate(rows, headers=["layer", "weights", "kept", "density"], tablefmt="simple", disable_numparse=True, colalign=("left", "right", "right", "right"))
     return [*("  " + line for line in table.splitlines()), f"  compression {total / kept:.2f}x ({kept} of {total} prunable weights kept)"]
 
 
