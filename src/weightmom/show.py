@@ -92,8 +92,12 @@ def _mask_lines(checkpoint: Checkpoint) -> list[str]:
     ]
     total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
     rows.append(["all prunable", total, kept, f"{kept / total:.4f}"])
-    table = tabulate(rows, headers=["layer", "weights", "kept", "density"], tablefmt="simple", disable_numparse=True, colalign=("left", "right", "right", "right"))
-    return [*("  " + line for line in table.splitlines()), f"  compression {total / kept:.2f}x ({kept} of {total} prunable weights kept)"]
+    table = tabulate(
+        rows, headers=["layer", "weights", "kept", "density"], tablefmt="simple", disable_numparse=True,
+        colalign=("left", "right", "right", "right"),
+    )
+    compression = f"  compression {total / kept:.2f}x ({kept} of {total} prunable weights kept)"
+    return [*("  " + line for line in table.splitlines()), compression]
 
 
 def _metric_lines(row: dict[str, Any]) -> list[str]:

@@ -31,10 +31,10 @@ from tqdm import tqdm
 
 from weightmom.augment import augment_batch
 from weightmom.evaluation import evaluate
-from weightmom.splits import Split
 from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.masks import MaskEnforcer
 from weightmom.recipe import Accelerator, Recipe
+from weightmom.splits import Split
 
 Callback = Callable[[], None]
 EpochCallback = Callable[[int], None]

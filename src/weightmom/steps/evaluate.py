@@ -6,15 +6,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-
 from torch import nn
 
-from weightmom.checkpoint import Checkpoint, load_checkpoint, settings_path, write_settings
+from weightmom.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    settings_path,
+    write_settings,
+)
+from weightmom.devices import resolve_device
 from weightmom.evaluation import Accuracy, evaluate, layer_flops, predicted_labels
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, write_rows
 from weightmom.splits import Split, load_split
-from weightmom.devices import resolve_device
 
 
 def evaluate_checkpoint(

@@ -10,17 +10,26 @@ from torch import nn
 
 from weightmom.checkpoint import Checkpoint, load_checkpoint
 from weightmom.curves import write_curve
+from weightmom.devices import resolve_device
 from weightmom.errors import CheckpointError, SpecError
-from weightmom.masks import MaskEnforcer, count_total
 from weightmom.lineage import DENSE
+from weightmom.masks import MaskEnforcer, count_total
 from weightmom.models import prunable_parameters
 from weightmom.provenance import settings_hash
 from weightmom.pruning import Pruner, build_pruner, with_defaults
 from weightmom.pruning.schedule import keep_counts
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import Split
-from weightmom.steps.common import checkpoint_meta, code_version, curve_path, load_train, load_val, resume_file, run_settings, save_result
-from weightmom.devices import resolve_device
+from weightmom.steps.common import (
+    checkpoint_meta,
+    code_version,
+    curve_path,
+    load_train,
+    load_val,
+    resume_file,
+    run_settings,
+    save_result,
+)
 from weightmom.training import ResumeFile, Trained, momentum_buffers, train
 
 Tensors = dict[str, torch.Tensor]

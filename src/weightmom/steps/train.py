@@ -9,16 +9,24 @@ import torch
 
 from weightmom.checkpoint import Checkpoint
 from weightmom.curves import write_curve
+from weightmom.devices import resolve_device
 from weightmom.errors import SpecError
-from weightmom.masks import full_masks
 from weightmom.lineage import DENSE
+from weightmom.masks import full_masks
 from weightmom.models import build_model, prunable_parameters
 from weightmom.provenance import settings_hash
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.steps.common import (
-    check_input_fits, checkpoint_meta, code_version, curve_path, load_train, load_val, resume_file, run_settings, save_result,
+    check_input_fits,
+    checkpoint_meta,
+    code_version,
+    curve_path,
+    load_train,
+    load_val,
+    resume_file,
+    run_settings,
+    save_result,
 )
-from weightmom.devices import resolve_device
 from weightmom.training import ResumeFile, momentum_buffers, train
 
 
