@@ -2,6 +2,11 @@
 
 Settings that come from the config (recipes, pruner options, the pruning schedule, a
 dataset entry) are passed as JSON objects, exactly as the config holds them.
+
+Each sub-command is bound to its function ("module:function", imported only when it runs)
+and its flags' dests are that function's keyword names: the dispatcher calls
+function(**arguments), so a step parameter is declared once here, beside its flag. The
+flags themselves are what the workflow's rules call: renaming one changes their commands.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 class _Expect(argparse.Action):
-    """Collects the --expect-* flags into one `expect` mapping (load_checkpoint's keywords)."""
+    """Collects the --expect-* flags into one `expect` mapping (load_checkpoint's keywords);
+    `dest` (argparse's, from the flag) is replaced by "expect"."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, key: str, **kwargs: Any) -> None:
         kwargs.setdefault("metavar", _metavar(option_strings[0]))
