@@ -18,13 +18,14 @@ from weightmom.checkpoint import load_checkpoint
 from weightmom.curves import CURVE_SCHEMA, write_curve
 from weightmom.errors import MetricsError
 from weightmom.evaluation import evaluate
+from weightmom.integrity import save_with_digest
 from weightmom.metrics import read_rows
 from weightmom.pruning import build_pruner
 from weightmom.recipe import Recipe
 from weightmom.splits import load_split
 from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
-from weightmom.training import ResumeFile, lr_factor
+from weightmom.training import lr_factor
 
 from helpers import FAST_RECIPE, RESUME_RECIPE, check_sensible_curve, kill_at_epoch, train_command
 
@@ -80,7 +81,7 @@ def test_a_resume_state_without_the_curve_is_not_resumed(digits_dir, tmp_path):
     state = torch.load(resume, weights_only=True)
     for field in ("digest", "curve"):
         state.pop(field)
-    ResumeFile(resume, state.pop("key")).save(state)
+    save_with_digest(state, resume)  # the key kept: a state of the same settings, as an older version wrote it
     result = subprocess.run(train_command(digits_dir, out, RESUME_RECIPE), capture_output=True, text=True, check=True)
     assert f"{resume}: resume state without a curve record per epoch (an older version's); starting over" in result.stderr
     check_sensible_curve(pd.read_parquet(out.parent / "curve.parquet"), RESUME_RECIPE["epochs"])

@@ -1,7 +1,9 @@
-"""The README's result tables are the pipeline's (scripts/readme_tables.py)."""
+"""The README's result tables are the pipeline's (scripts/readme_tables.py), and its hand-run commands work."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +48,35 @@ def test_the_readmes_demo_tables_are_what_the_current_code_makes(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     check = _script("--check", "--readme", REPO / "README.md", "--root", workdir, "--only", "results/demo/")
     assert check.returncode == 0, check.stderr
+
+
+def readme_hand_run_commands() -> list[str]:
+    """The commands of the README's "Running a step by hand" block, continuation lines joined."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Running a step by hand", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_the_readmes_hand_run_block_is_what_the_test_runs():
+    commands = readme_hand_run_commands()
+    assert all(command.startswith("python -m weightmom ") for command in commands)
+    steps = [command.split()[3] for command in commands]
+    assert steps == ["prepare", "train", "prune", "evaluate", "show", "--help"]
+
+
+@pytest.mark.slow
+def test_the_readmes_hand_run_commands_work(tmp_path):
+    """Run as written, from an empty folder, on the digits data (trains a CNN: about 30 s on one thread)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    outputs = []
+    for command in readme_hand_run_commands():
+        arguments = [sys.executable, *shlex.split(command)[1:]]
+        run = subprocess.run(arguments, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, f"{command}\n{run.stderr[-2000:]}"
+        outputs.append(run.stdout)
+    round1 = tmp_path / "results/mine/runs/digits/cnn/seed0/magnitude/round1"
+    assert {"checkpoint.pt", "settings.json", "metrics.parquet", "layers.parquet", "curve.parquet"} <= {p.name for p in round1.iterdir()}
+    shown = outputs[4]
+    assert "method magnitude, seed 0, round 1" in shown and "compression 4.00x" in shown and "test top-1 (%)" in shown
+    assert "show" in outputs[5] and "compare" in outputs[5]

@@ -4,23 +4,34 @@ Loaded with `weights_only=True` (tensors and plain containers only), and checked
 that is truncated, corrupted (its stored digest does not match), not a weightmom
 checkpoint, or built for another model, dataset or seed is an error naming the file,
 never a silent load.
+
+Beside each checkpoint the step that made it writes SETTINGS_FILE, a readable copy of
+the resolved settings it holds in `meta["settings"]` (`python -m weightmom show` prints
+them): what made a results folder can be read from the folder itself.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from weightmom.atomic import atomic_write_text
 from weightmom.errors import CheckpointError
 from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.models import build_model, prunable_parameters
 
+if TYPE_CHECKING:
+    from weightmom.splits import Split
+
 FORMAT = "weightmom-checkpoint"
 FORMAT_VERSION = 2  # 2: contents digest
+#: the readable settings file beside a checkpoint (and beside its evaluation's metric rows)
+SETTINGS_FILE = "settings.json"
 
 
 @dataclass
@@ -49,6 +60,29 @@ class Checkpoint:
             "round": int(self.meta["round"]),
         }
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The resolved settings that made this checkpoint (empty for one made before they were kept)."""
+        return dict(self.meta.get("settings", {}))
+
+    def check_data(self, split: "Split", path: str | Path, data_dir: str | Path) -> None:
+        """Refuse a split of another input shape or number of classes than this network takes."""
+        if split.input_shape != self.input_shape or split.num_classes != self.num_classes:
+            raise CheckpointError(
+                f"{path}: built for inputs {self.input_shape} and {self.num_classes} classes, "
+                f"{data_dir} has {split.input_shape} and {split.num_classes} classes"
+            )
+
+    def successor(
+        self, state_dict: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], pruner_state: dict[str, torch.Tensor],
+        momentum: dict[str, torch.Tensor], meta: dict[str, Any],
+    ) -> "Checkpoint":
+        """The next round's checkpoint: the same network (model, dataset, input, classes) with new contents."""
+        return Checkpoint(
+            model_name=self.model_name, dataset=self.dataset, input_shape=self.input_shape, num_classes=self.num_classes,
+            state_dict=state_dict, masks=masks, pruner_state=pruner_state, meta=meta, momentum=momentum,
+        )
+
     def build(self, device: torch.device | str = "cpu") -> nn.Module:
         """The model with these weights, on `device`."""
         model = build_model(self.model_name, self.input_shape, self.num_classes)
@@ -72,6 +106,15 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "momentum": {k: v.detach().cpu() for k, v in checkpoint.momentum.items()},
     }
     save_with_digest(payload, path)
+
+
+def settings_path(path: str | Path) -> Path:
+    """Where the settings file of the checkpoint (or metric rows) at `path` goes."""
+    return Path(path).parent / SETTINGS_FILE
+
+
+def write_settings(settings: dict[str, Any], path: str | Path) -> None:
+    atomic_write_text(path, json.dumps(settings, indent=2) + "\n")
 
 
 def load_checkpoint(

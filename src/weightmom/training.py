@@ -19,7 +19,8 @@ import contextlib
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,10 +31,10 @@ from tqdm import tqdm
 
 from weightmom.augment import augment_batch
 from weightmom.evaluation import evaluate
-from weightmom.splits import Split
 from weightmom.integrity import digest_matches, save_with_digest
 from weightmom.masks import MaskEnforcer
 from weightmom.recipe import Accelerator, Recipe
+from weightmom.splits import Split
 
 Callback = Callable[[], None]
 EpochCallback = Callable[[int], None]
@@ -101,13 +102,37 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 @dataclass(frozen=True)
+class ResumeState:
+    """The training state after `epoch` finished epochs, as a resume file holds it:
+    `seconds` of training so far, the model's, optimizer's and scheduler's state dicts,
+    the CPU RNG state, one curve record per finished epoch, and `extra`, what the caller
+    saves with each epoch (masks, pruner state, snapshots)."""
+
+    epoch: int
+    seconds: float
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    rng: torch.Tensor
+    curve: list[dict[str, float]]
+    extra: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a dict, values as they are (dataclasses.asdict would deep-copy every tensor)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+@dataclass(frozen=True)
 class ResumeFile:
     """Per-epoch training state of one job; only a state with the same `key` is resumed."""
 
     path: Path
     key: str
 
-    def load(self) -> dict[str, Any] | None:
+    @cached_property
+    def saved(self) -> ResumeState | None:
+        """The state found when the job started (read once: the step takes its `extra`,
+        train() the rest), or None, saying why on stderr, when there is none to resume."""
         if not self.path.exists():
             return None
         try:
@@ -124,10 +149,10 @@ class ResumeFile:
         if len(state.get("curve", ())) != state.get("epoch"):
             print(f"{self.path}: resume state without a curve record per epoch (an older version's); starting over", file=sys.stderr)
             return None
-        return state
+        return ResumeState(**{field.name: state[field.name] for field in fields(ResumeState)})
 
-    def save(self, state: dict[str, Any]) -> None:
-        save_with_digest({"key": self.key, **state}, self.path)
+    def save(self, state: ResumeState) -> None:
+        save_with_digest({"key": self.key, **state.as_dict()}, self.path)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -146,7 +171,6 @@ def train(
     on_epoch: EpochCallback | None = None,
     learning_rate: Callable[[int], float] | None = None,
     resume: ResumeFile | None = None,
-    saved: dict[str, Any] | None = None,
     extra_state: Callable[[], dict[str, Any]] | None = None,
     on_finish: FinishCallback | None = None,
     description: str = "train",
@@ -155,8 +179,9 @@ def train(
 
     `validation` (on the same device) is evaluated after every epoch, in eval mode, for the
     curve. `learning_rate(epoch)` replaces the recipe's schedule when given. `on_epoch` gets
-    the number of finished epochs. `saved` is a state loaded from `resume` to continue from;
-    `extra_state` returns what the caller wants saved with each epoch; `on_finish` sees the
+    the number of finished epochs. With `resume`, training continues from the state saved
+    there, if any, and saves its state there after every epoch; `extra_state` returns what
+    the caller wants saved with it; `on_finish` sees the
     optimizer after the last epoch. Returns the seconds and the per-epoch curve, resumed
     epochs included.
     """
@@ -172,13 +197,14 @@ def train(
     optimizer = make_optimizer(model, recipe)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate or recipe_schedule(recipe))
     first_epoch, seconds_before, curve = 0, 0.0, []
+    saved = resume.saved if resume is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["rng"])
-        first_epoch, seconds_before = saved["epoch"], saved["seconds"]
-        curve = [dict(record) for record in saved["curve"]]
+        model.load_state_dict(saved.model)
+        optimizer.load_state_dict(saved.optimizer)
+        scheduler.load_state_dict(saved.scheduler)
+        torch.set_rng_state(saved.rng)
+        first_epoch, seconds_before = saved.epoch, saved.seconds
+        curve = [dict(record) for record in saved.curve]
     epoch_began = seconds_before
     count = data.labels.shape[0]
     start = time.perf_counter()
@@ -230,16 +256,16 @@ def train(
         epoch_began = elapsed
         if resume is not None:
             resume.save(
-                {
-                    "epoch": epoch + 1,
-                    "seconds": elapsed,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "curve": curve,
-                    "extra": extra_state() if extra_state is not None else {},
-                }
+                ResumeState(
+                    epoch=epoch + 1,
+                    seconds=elapsed,
+                    model=model.state_dict(),
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    rng=torch.get_rng_state(),
+                    curve=curve,
+                    extra=extra_state() if extra_state is not None else {},
+                )
             )
         shown = {"loss": f"{curve[-1]['train_loss']:.4f}", "lr": f"{rate:.4g}"}
         if validation is not None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from weightmom import splits
+from weightmom import __version__, splits
+from weightmom.checkpoint import Checkpoint, save_checkpoint, settings_path, write_settings
+from weightmom.codeversion import step_digest
+from weightmom.devices import describe_device
 from weightmom.errors import SpecError
+from weightmom.provenance import code_state
+from weightmom.recipe import Accelerator, Recipe
 from weightmom.training import ResumeFile
 
 
@@ -45,3 +53,41 @@ def check_input_fits(model: torch.nn.Module, model_name: str, dataset: str, shap
         ) from None
     finally:
         model.train()
+
+
+def code_version(step: str, pruner: str | None = None) -> dict[str, Any]:
+    """The code that runs now (not what the tree holds when training ends): the git state,
+    the package version and the step's code digest (weightmom.codeversion)."""
+    return {**code_state(), "weightmom_version": __version__, "code_digest": step_digest(step, pruner)}
+
+
+def run_settings(
+    recipe: Recipe, accelerator: Accelerator, device_asked: str, device_used: torch.device, code: dict[str, Any]
+) -> dict[str, Any]:
+    """The settings every training step records: its resolved recipe, accelerator, device and code."""
+    return {
+        "recipe": json.loads(json.dumps(asdict(recipe))),  # as JSON has it: lists, not tuples
+        "accelerator": asdict(accelerator),
+        "device": {"asked": device_asked, "used": describe_device(device_used)},
+        "code": code,
+    }
+
+
+def checkpoint_meta(
+    identity: dict[str, Any], target_sparsity: float, seconds: float, config_hash: str, device_used: torch.device,
+    code: dict[str, Any], settings: dict[str, Any],
+) -> dict[str, Any]:
+    """A new checkpoint's metadata: its lineage (method, round, seed), what the metric rows
+    take from it, and the resolved settings that made it."""
+    return {
+        "method": identity["method"], "round": identity["round"], "seed": identity["seed"],
+        "target_sparsity": target_sparsity, "train_seconds": seconds, "config_hash": config_hash,
+        "device": describe_device(device_used), "git_commit": code["git_commit"], "git_dirty": code["git_dirty"],
+        "settings": settings,
+    }
+
+
+def save_result(checkpoint: Checkpoint, out: str | Path) -> None:
+    """The settings file, then the checkpoint: a checkpoint under its final name means both are there."""
+    write_settings(checkpoint.settings, settings_path(out))
+    save_checkpoint(checkpoint, out)

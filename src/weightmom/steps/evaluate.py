@@ -6,14 +6,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+from torch import nn
 
-from weightmom.checkpoint import load_checkpoint
-from weightmom.errors import CheckpointError
-from weightmom.evaluation import evaluate, layer_flops, predicted_labels
+from weightmom.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    settings_path,
+    write_settings,
+)
+from weightmom.devices import resolve_device
+from weightmom.evaluation import Accuracy, evaluate, layer_flops, predicted_labels
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, write_rows
-from weightmom.splits import load_split
-from weightmom.devices import resolve_device
+from weightmom.splits import Split, load_split
 
 
 def evaluate_checkpoint(
@@ -34,23 +39,27 @@ def evaluate_checkpoint(
     target = resolve_device(device, jobs_per_gpu)
     splits = {name: load_split(Path(data_dir) / f"{name}.npz").to(target) for name in ("val", "test")}
     for split in splits.values():
-        if split.input_shape != checkpoint.input_shape or split.num_classes != checkpoint.num_classes:
-            raise CheckpointError(
-                f"{checkpoint_path}: built for inputs {checkpoint.input_shape} and {checkpoint.num_classes} classes, "
-                f"{data_dir} has {split.input_shape} and {split.num_classes} classes"
-            )
+        checkpoint.check_data(split, checkpoint_path, data_dir)
     model = checkpoint.build(target)
     accuracy = evaluate(model, splits["test"])
     validation = evaluate(model, splits["val"])
-    flops = layer_flops(model, checkpoint.input_shape, target)
-    meta = checkpoint.meta
-    key = checkpoint.row_key()
-    layers = []
+    layers = _layer_rows(checkpoint, layer_flops(model, checkpoint.input_shape, target))
+    row = _metric_row(checkpoint, model, accuracy, validation, layers)
+    if predictions_out is not None:
+        write_rows(_prediction_rows(checkpoint, model, splits["test"]), PREDICTION_SCHEMA, predictions_out)
+    write_settings(checkpoint.settings, settings_path(metrics_out))  # the same file when beside the checkpoint
+    write_rows([row], METRIC_SCHEMA, metrics_out)
+    write_rows(layers, LAYER_SCHEMA, layers_out)
+
+
+def _layer_rows(checkpoint: Checkpoint, flops: Mapping[str, float]) -> list[dict[str, Any]]:
+    """One row per prunable layer: its size, survivors, density and FLOPs (dense, and scaled by the density)."""
+    rows = []
     for name, mask in checkpoint.masks.items():
         density = float(mask.float().mean())
-        layers.append(
+        rows.append(
             {
-                **key,
+                **checkpoint.row_key(),
                 "layer": name,
                 "numel": mask.numel(),
                 "nonzero": int(mask.sum()),
@@ -59,10 +68,17 @@ def evaluate_checkpoint(
                 "flops_sparse": flops[name] * density,
             }
         )
+    return rows
+
+
+def _metric_row(
+    checkpoint: Checkpoint, model: nn.Module, accuracy: Accuracy, validation: Accuracy, layers: list[dict[str, Any]]
+) -> dict[str, Any]:
+    meta = checkpoint.meta
     total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
     params_total = sum(p.numel() for p in model.parameters())
-    row = {
-        **key,
+    return {
+        **checkpoint.row_key(),
         "target_sparsity": float(meta["target_sparsity"]),
         "sparsity": 1.0 - kept / total,
         "compression_ratio": total / kept,
@@ -84,13 +100,13 @@ def evaluate_checkpoint(
         "torch_version": torch.__version__,
         "device": meta["device"],
     }
-    if predictions_out is not None:
-        test = splits["test"]
-        predicted = predicted_labels(model, test).tolist()
-        rows = [
-            {**key, "index": i, "label": label, "predicted": guess}
-            for i, (label, guess) in enumerate(zip(test.labels.cpu().tolist(), predicted))
-        ]
-        write_rows(rows, PREDICTION_SCHEMA, predictions_out)
-    write_rows([row], METRIC_SCHEMA, metrics_out)
-    write_rows(layers, LAYER_SCHEMA, layers_out)
+
+
+def _prediction_rows(checkpoint: Checkpoint, model: nn.Module, test: Split) -> list[dict[str, Any]]:
+    """A row per test image: its label and the class the network predicts."""
+    key = checkpoint.row_key()
+    predicted = predicted_labels(model, test).tolist()
+    return [
+        {**key, "index": i, "label": label, "predicted": guess}
+        for i, (label, guess) in enumerate(zip(test.labels.cpu().tolist(), predicted))
+    ]

@@ -19,14 +19,13 @@ import torch
 from torch import nn
 
 from weightmom.checkpoint import Checkpoint, load_checkpoint
-from weightmom.errors import CheckpointError
 from weightmom.latency import cpu_latency, cpu_name
 from weightmom.lineage import DENSE
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import EXPORT_SCHEMA, LATENCY_COLUMNS, write_rows
 from weightmom.onnx_export import export_checked, write_onnx
 from weightmom.sparse_file import SparseFileError, load_sparse_model, save_sparse
-from weightmom.splits import load_split
+from weightmom.splits import Split, load_split
 
 #: test images the ONNX file and the sparse file's round trip are checked on
 CHECK_IMAGES = 256
@@ -65,59 +64,25 @@ def export_checkpoint(
     here."""
     checkpoint = load_checkpoint(checkpoint_path, **(expect or {}))
     test = load_split(Path(data_dir) / "test.npz")
-    if test.input_shape != checkpoint.input_shape or test.num_classes != checkpoint.num_classes:
-        raise CheckpointError(
-            f"{checkpoint_path}: built for inputs {checkpoint.input_shape} and {checkpoint.num_classes} classes, "
-            f"{data_dir} has {test.input_shape} and {test.num_classes} classes"
-        )
-    meta = checkpoint.meta
-    key = checkpoint.row_key()
+    checkpoint.check_data(test, checkpoint_path, data_dir)
     model = masked_model(checkpoint)
     images = test.normalise(test.images[:CHECK_IMAGES])
-    total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
-    info = {
-        **key,
-        "input_shape": list(checkpoint.input_shape),
-        "num_classes": checkpoint.num_classes,
-        "compression_ratio": total / kept,
-        "classes": list(test.classes),
-        "mean": test.mean.tolist(),
-        "std": test.std.tolist(),
-    }
-
-    save_sparse(sparse_out, model.state_dict(), checkpoint.masks, info)
-    with torch.inference_mode():
-        expected, restored = model(images), load_sparse_model(sparse_out)(images)
-    if not torch.equal(expected, restored):
-        raise SparseFileError(
-            f"{sparse_out}: the network loaded back from it does not give the outputs of {checkpoint_path} "
-            f"(max |difference| {float((expected - restored).abs().max()):.3g})"
-        )
-    onnx_metadata = {f"weightmom.{name}": str(value) for name, value in info.items()}
-    check = export_checked(model, images, onnx_out, onnx_metadata, threads)
-
+    info = _network_info(checkpoint, test)
+    _save_sparse_checked(model, checkpoint, info, images, sparse_out, checkpoint_path)
+    check = export_checked(model, images, onnx_out, {f"weightmom.{name}": str(value) for name, value in info.items()}, threads)
     with tempfile.TemporaryDirectory(prefix="weightmom-export-") as scratch:
         dense_file = Path(scratch) / "state_dict.pt"
         torch.save(model.state_dict(), dense_file)
         dense_file_bytes = dense_file.stat().st_size
         networks = {"this": (model, onnx_out)}
-        if meta["method"] != DENSE:
-            dense = load_checkpoint(
-                dense_checkpoint_path, model_name=checkpoint.model_name, dataset=checkpoint.dataset,
-                seed=int(meta["seed"]), method=DENSE, round_index=0,
-            )
-            dense_model = masked_model(dense)
-            dense_onnx = dense_onnx_path
-            if dense_onnx is None:
-                dense_onnx = Path(scratch) / "dense.onnx"
-                write_onnx(dense_model, images, dense_onnx)
-            networks["dense"] = (dense_model, dense_onnx)
+        if checkpoint.meta["method"] != DENSE:
+            networks["dense"] = _dense_network(checkpoint, dense_checkpoint_path, dense_onnx_path, images, Path(scratch))
         latency = cpu_latency(networks, images, threads=threads, repeats=repeats, budget_s=budget_s)
     latency.setdefault("dense", latency["this"])
-
+    total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
     sparse_file_bytes = Path(sparse_out).stat().st_size
     row = {
-        **key,
+        **checkpoint.row_key(),
         "compression_ratio": total / kept,
         "params_prunable": total,
         "params_kept": kept,
@@ -128,15 +93,67 @@ def export_checkpoint(
         "onnx_check_images": check.images,
         "onnx_max_abs_logit_diff": check.max_abs_diff,
         "onnx_agreement": check.agreement,
+        **_latency_columns(latency, threads),
+        "torch_version": torch.__version__,
+        "onnxruntime_version": _onnxruntime_version(),
+    }
+    write_rows([row], EXPORT_SCHEMA, rows_out)
+
+
+def _network_info(checkpoint: Checkpoint, test: Split) -> dict[str, Any]:
+    """What the exported files' metadata say: which network, where it came from, its classes and input normalisation."""
+    total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
+    return {
+        **checkpoint.row_key(),
+        "input_shape": list(checkpoint.input_shape),
+        "num_classes": checkpoint.num_classes,
+        "compression_ratio": total / kept,
+        "classes": list(test.classes),
+        "mean": test.mean.tolist(),
+        "std": test.std.tolist(),
+    }
+
+
+def _save_sparse_checked(
+    model: nn.Module, checkpoint: Checkpoint, info: dict[str, Any], images: torch.Tensor, sparse_out: str | Path,
+    checkpoint_path: str | Path,
+) -> None:
+    """Write the sparse weight file and refuse it unless it loads back to the same outputs, bit for bit."""
+    save_sparse(sparse_out, model.state_dict(), checkpoint.masks, info)
+    with torch.inference_mode():
+        expected, restored = model(images), load_sparse_model(sparse_out)(images)
+    if not torch.equal(expected, restored):
+        raise SparseFileError(
+            f"{sparse_out}: the network loaded back from it does not give the outputs of {checkpoint_path} "
+            f"(max |difference| {float((expected - restored).abs().max()):.3g})"
+        )
+
+
+def _dense_network(
+    checkpoint: Checkpoint, dense_checkpoint_path: str | Path, dense_onnx_path: str | Path | None, images: torch.Tensor,
+    scratch: Path,
+) -> tuple[nn.Module, str | Path]:
+    """The dense network of the same model and seed, and its ONNX file (exported into `scratch` when not given), to time beside it."""
+    dense = load_checkpoint(
+        dense_checkpoint_path, model_name=checkpoint.model_name, dataset=checkpoint.dataset,
+        seed=int(checkpoint.meta["seed"]), method=DENSE, round_index=0,
+    )
+    dense_model = masked_model(dense)
+    if dense_onnx_path is None:
+        dense_onnx_path = scratch / "dense.onnx"
+        write_onnx(dense_model, images, dense_onnx_path)
+    return dense_model, dense_onnx_path
+
+
+def _latency_columns(latency: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The export row's latency columns: this network's and the dense network's medians, and how they were measured."""
+    return {
         "latency_threads": threads,
         "latency_runs": min(timing.runs for timings in latency.values() for timing in timings.values()),
         **{name: latency["this"][name.removesuffix("_ms")].median_ms for name in LATENCY_COLUMNS},
         **{f"dense_{name}": latency["dense"][name.removesuffix("_ms")].median_ms for name in LATENCY_COLUMNS},
         "cpu": cpu_name(),
-        "torch_version": torch.__version__,
-        "onnxruntime_version": _onnxruntime_version(),
     }
-    write_rows([row], EXPORT_SCHEMA, rows_out)
 
 
 def _onnxruntime_version() -> str:

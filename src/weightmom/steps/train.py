@@ -7,17 +7,27 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from weightmom.checkpoint import Checkpoint, save_checkpoint
+from weightmom.checkpoint import Checkpoint
 from weightmom.curves import write_curve
+from weightmom.devices import resolve_device
 from weightmom.errors import SpecError
-from weightmom.masks import full_masks
 from weightmom.lineage import DENSE
+from weightmom.masks import full_masks
 from weightmom.models import build_model, prunable_parameters
-from weightmom.provenance import code_state, settings_hash
+from weightmom.provenance import settings_hash
 from weightmom.recipe import Accelerator, Recipe
-from weightmom.steps.common import check_input_fits, curve_path, load_train, load_val, resume_file
-from weightmom.devices import describe_device, resolve_device
-from weightmom.training import momentum_buffers, train
+from weightmom.steps.common import (
+    check_input_fits,
+    checkpoint_meta,
+    code_version,
+    curve_path,
+    load_train,
+    load_val,
+    resume_file,
+    run_settings,
+    save_result,
+)
+from weightmom.training import ResumeFile, momentum_buffers, train
 
 
 def train_dense(
@@ -41,7 +51,7 @@ def train_dense(
     (weightmom.curves, validated on <data_dir>/val.npz) goes to `curve_out`, by default
     curve.parquet beside the checkpoint.
     """
-    code = code_state()  # now: the code that runs, not what the tree holds when training ends
+    code = code_version("train")
     run_recipe = Recipe.from_dict(recipe, "dense recipe")
     speed = Accelerator.from_dict(accelerator or {})
     target = resolve_device(device, jobs_per_gpu)
@@ -50,53 +60,51 @@ def train_dense(
     torch.manual_seed(seed)
     model = build_model(model_name, data.input_shape, data.num_classes).to(target)
     check_input_fits(model, model_name, dataset, data.input_shape, target)
-    wanted = sorted(set(snapshot_epochs))
-    if wanted and not 0 <= wanted[-1] <= run_recipe.epochs:
-        raise SpecError(f"snapshot epoch {wanted[-1]} is outside the dense run's 0..{run_recipe.epochs} epochs")
+    wanted = _snapshot_epochs(snapshot_epochs, run_recipe)
     config_hash = settings_hash(
         {"dataset": dataset, "model": model_name, "seed": seed, "recipe": dict(recipe), "snapshots": wanted}
     )
     resume = resume_file(out, config_hash)
-    saved = resume.load()
-    snapshots: dict[int, dict[str, torch.Tensor]] = dict(saved["extra"]["snapshots"]) if saved else {}
+    snapshots = _resumed_snapshots(resume)
 
     def keep_snapshot(epoch: int) -> None:
         if epoch in wanted:
             snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-    if saved is None:
+    if resume.saved is None:
         keep_snapshot(0)
     params = prunable_parameters(model)
     momentum: dict[str, torch.Tensor] = {}
     trained = train(
         model, data, run_recipe, seed=seed, validation=validation, accelerator=speed, on_epoch=keep_snapshot,
-        resume=resume, saved=saved, extra_state=lambda: {"snapshots": snapshots},
+        resume=resume, extra_state=lambda: {"snapshots": snapshots},
         on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)), description=f"dense {model_name} seed{seed}",
     )
-    # The curve before the checkpoint: a checkpoint under its final name means both are there.
     identity = {"dataset": dataset, "model": model_name, "method": DENSE, "seed": seed, "round": 0}
+    settings = {
+        **identity, "data": str(data_dir), "snapshot_epochs": wanted, **run_settings(run_recipe, speed, device, target, code),
+        "config_hash": config_hash, "parent": None,
+    }
+    # The curve before the checkpoint: a checkpoint under its final name means both are there.
     write_curve(identity, trained.curve, curve_path(out, curve_out))
-    save_checkpoint(
+    meta = checkpoint_meta(identity, 0.0, trained.seconds, config_hash, target, code, settings)
+    save_result(
         Checkpoint(
-            model_name=model_name,
-            dataset=dataset,
-            input_shape=data.input_shape,
-            num_classes=data.num_classes,
-            state_dict=model.state_dict(),
-            masks=full_masks(params),
-            snapshots=snapshots,
-            momentum=momentum,
-            meta={
-                "method": DENSE,
-                "round": 0,
-                "seed": seed,
-                "target_sparsity": 0.0,
-                "train_seconds": trained.seconds,
-                "config_hash": config_hash,
-                "device": describe_device(target),
-                **code,
-            },
+            model_name=model_name, dataset=dataset, input_shape=data.input_shape, num_classes=data.num_classes,
+            state_dict=model.state_dict(), masks=full_masks(params), snapshots=snapshots, momentum=momentum, meta=meta,
         ),
         out,
     )
     resume.clear()
+
+
+def _snapshot_epochs(snapshot_epochs: Sequence[int], recipe: Recipe) -> list[int]:
+    wanted = sorted(set(snapshot_epochs))
+    if wanted and not 0 <= wanted[-1] <= recipe.epochs:
+        raise SpecError(f"snapshot epoch {wanted[-1]} is outside the dense run's 0..{recipe.epochs} epochs")
+    return wanted
+
+
+def _resumed_snapshots(resume: ResumeFile) -> dict[int, dict[str, torch.Tensor]]:
+    """The snapshots an interrupted run of the same settings had kept (none without one)."""
+    return dict(resume.saved.extra["snapshots"]) if resume.saved is not None else {}
