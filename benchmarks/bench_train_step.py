@@ -33,12 +33,12 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import bootstrap
 
+from weightmom.devices import resolve_device
 from weightmom.masks import MaskEnforcer, full_masks
 from weightmom.models import build_model, prunable_parameters
 from weightmom.pruning import ScoringContext, build_pruner
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import Split
-from weightmom.devices import resolve_device
 from weightmom.training import train
 
 GOALS = {("trainer", "plain"): 0.90, ("masked", "trainer"): 0.97}
@@ -57,7 +57,9 @@ def synthetic_split(images: int, device: torch.device) -> Split:
 
 
 def plain_loop(model: torch.nn.Module, data: Split, recipe: Recipe, seed: int) -> None:
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
     mean, std = data.mean.view(1, -1, 1, 1), data.std.view(1, -1, 1, 1)
     generator = torch.Generator().manual_seed(seed)
     model.train()
@@ -84,7 +86,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     data = synthetic_split(args.images, device)
-    recipe = Recipe(epochs=1, batch_size=args.batch_size, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="constant")
+    recipe = Recipe(
+        epochs=1, batch_size=args.batch_size, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_schedule="constant"
+    )
     # The plain loop has none of the speed switches, so the trainer runs without them too.
     plain_speed = Accelerator(channels_last=False, bf16_autocast=False, compile=False)
 
@@ -97,19 +101,31 @@ def main() -> int:
         pruner = build_pruner("global_magnitude", {"min_density": 0.0})
         total = sum(p.numel() for p in params.values())
         masks = pruner.prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), round(total / 15))
-        train(model, data, recipe, seed=0, accelerator=plain_speed, enforcer=MaskEnforcer(params, masks), description="masked")
+        train(
+            model,
+            data,
+            recipe,
+            seed=0,
+            accelerator=plain_speed,
+            enforcer=MaskEnforcer(params, masks),
+            description="masked",
+        )
 
     runs = {
         "plain": lambda model: plain_loop(model, data, recipe, 0),
         "trainer": lambda model: train(model, data, recipe, seed=0, accelerator=plain_speed, description="trainer"),
         "masked": masked_run,
         "channels_last": lambda model: train(
-            model, data, recipe, seed=0, accelerator=Accelerator(channels_last=True, bf16_autocast=False, compile=False),
+            model,
+            data,
+            recipe,
+            seed=0,
+            accelerator=Accelerator(channels_last=True, bf16_autocast=False, compile=False),
             description="channels_last",
         ),
     }
     timings: dict[str, list[float]] = {name: [] for name in runs}
-    for name, run in runs.items():  # warm-up: allocator, kernels, thread pools
+    for run in runs.values():  # warm-up: allocator, kernels, thread pools
         run(fresh_model())
     order = list(runs)
     shuffle = random.Random(0)
@@ -124,8 +140,10 @@ def main() -> int:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             timings[name].append(args.images / (time.perf_counter() - start))
-    print(f"model {args.model}, device {device}, threads {args.threads}, batch {args.batch_size}, "
-          f"{args.images} images x {args.repeats} paired repeats")
+    print(
+        f"model {args.model}, device {device}, threads {args.threads}, batch {args.batch_size}, "
+        f"{args.images} images x {args.repeats} paired repeats"
+    )
     for name, values in timings.items():
         low, mid, high = statistics.quantiles(values, n=4)
         print(f"  {name:13s} median {mid:8.1f} images/s   IQR {low:.1f} .. {high:.1f}")
@@ -133,16 +151,27 @@ def main() -> int:
     for pair in REPORTED:
         ratios = np.array(timings[pair[0]]) / np.array(timings[pair[1]])
         low, mid, high = statistics.quantiles(ratios, n=4)
-        interval = bootstrap((ratios,), np.median, confidence_level=0.95, method="percentile", random_state=0).confidence_interval
+        interval = bootstrap(
+            (ratios,), np.median, confidence_level=0.95, method="percentile", random_state=0
+        ).confidence_interval
         goal = GOALS.get(pair)
         verdict = "no goal"
         if goal is not None:
-            verdict = "met" if interval.low >= goal else "NOT met" if interval.high < goal else "within the noise: run more repeats"
+            verdict = (
+                "met"
+                if interval.low >= goal
+                else "NOT met"
+                if interval.high < goal
+                else "within the noise: run more repeats"
+            )
             all_met = all_met and interval.low >= goal
-        print(f"{pair[0] + ' / ' + pair[1]:23s} = {mid:.3f}  IQR {low:.3f} .. {high:.3f}  "
-              f"95% CI of the median {interval.low:.3f} .. {interval.high:.3f}  "
-              f"(goal {'>= ' + format(goal, '.2f') if goal else '-'}: {verdict})")
+        print(
+            f"{pair[0] + ' / ' + pair[1]:23s} = {mid:.3f}  IQR {low:.3f} .. {high:.3f}  "
+            f"95% CI of the median {interval.low:.3f} .. {interval.high:.3f}  "
+            f"(goal {'>= ' + format(goal, '.2f') if goal else '-'}: {verdict})"
+        )
     return 0 if all_met else 1
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -47,8 +47,23 @@ def weightmom(*args: str) -> list[str]:
 def train_command(args: argparse.Namespace, data: Path, out: Path) -> list[str]:
     recipe = {**RECIPE, "epochs": args.epochs}
     return weightmom(
-        "train", "--data", str(data), "--dataset", "digits", "--model", args.model, "--seed", "0",
-        "--recipe", json.dumps(recipe), "--threads", "1", "--device", "cpu", "--out", str(out),
+        "train",
+        "--data",
+        str(data),
+        "--dataset",
+        "digits",
+        "--model",
+        args.model,
+        "--seed",
+        "0",
+        "--recipe",
+        json.dumps(recipe),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
     )
 
 
@@ -56,8 +71,19 @@ def evaluate(checkpoint: Path, data: Path) -> pd.DataFrame:
     metrics, layers = checkpoint.with_name("metrics.parquet"), checkpoint.with_name("layers.parquet")
     subprocess.run(
         weightmom(
-            "evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--threads", "1", "--device", "cpu",
-            "--metrics-out", str(metrics), "--layers-out", str(layers),
+            "evaluate",
+            "--checkpoint",
+            str(checkpoint),
+            "--data",
+            str(data),
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--metrics-out",
+            str(metrics),
+            "--layers-out",
+            str(layers),
         ),
         check=True,
     )
@@ -95,8 +121,15 @@ def cycle(args: argparse.Namespace, data: Path, out: Path, kill_after: float, re
     job.send_signal(signal.SIGKILL)
     job.wait()
     state = saved_epoch(out.with_name("resume.pt"))
-    restart = subprocess.run(train_command(args, data, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    report = {"kill_after_s": round(kill_after, 2), "killed": killed, "saved_at_kill": state, "restart_rc": restart.returncode}
+    restart = subprocess.run(
+        train_command(args, data, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    report = {
+        "kill_after_s": round(kill_after, 2),
+        "killed": killed,
+        "saved_at_kill": state,
+        "restart_rc": restart.returncode,
+    }
     if restart.returncode != 0:
         print(restart.stderr[-2000:], file=sys.stderr)
         return {**report, "survived": False, "metric_match": False, "weight_match": False}
@@ -122,8 +155,15 @@ def main() -> int:
 
     data = args.workdir / "data"
     subprocess.run(
-        weightmom("prepare", "--spec", json.dumps({"source": "digits", "test_fraction": 0.25, "split_seed": 0}),
-                  "--raw-dir", str(args.workdir / "raw"), "--out-dir", str(data)),
+        weightmom(
+            "prepare",
+            "--spec",
+            json.dumps({"source": "digits", "test_fraction": 0.25, "split_seed": 0}),
+            "--raw-dir",
+            str(args.workdir / "raw"),
+            "--out-dir",
+            str(data),
+        ),
         check=True,
     )
     reference_out = args.workdir / "reference/checkpoint.pt"
@@ -133,7 +173,9 @@ def main() -> int:
         raise SystemExit("the reference training run failed")
     duration = time.monotonic() - started
     reference = {"metrics": evaluate(reference_out, data), "weights": load_checkpoint(reference_out).state_dict}
-    print(f"reference: {args.model}, {args.epochs} epochs, {duration:.1f} s of training; top-1 {reference['metrics']['top1'].iloc[0]:.4f}")
+    print(
+        f"reference: {args.model}, {args.epochs} epochs, {duration:.1f} s of training; top-1 {reference['metrics']['top1'].iloc[0]:.4f}"
+    )
 
     rng = random.Random(args.seed)
     rows = []

@@ -35,10 +35,10 @@ import yaml
 from scipy.stats import bootstrap
 
 from weightmom.devices import describe_device, resolve_device
+from weightmom.models import build_model
 from weightmom.plan import training_plan
 from weightmom.projection import DatasetSize, dataset_size, describe_duration, images_per_second, project
 from weightmom.recipe import Accelerator, Recipe
-from weightmom.models import build_model
 from weightmom.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,13 +83,19 @@ def trainer_against_plain(device: torch.device, images: int, repeats: int) -> bo
             rates[name].append(images / (time.perf_counter() - start))
     ratios = np.array(rates["trainer"]) / np.array(rates["plain"])
     low, mid, high = statistics.quantiles(ratios, n=4)
-    interval = bootstrap((ratios,), np.median, confidence_level=0.95, method="percentile", random_state=0).confidence_interval
+    interval = bootstrap(
+        (ratios,), np.median, confidence_level=0.95, method="percentile", random_state=0
+    ).confidence_interval
     met = interval.low >= GOAL
     verdict = "met" if met else "NOT met" if interval.high < GOAL else "within the noise: run more repeats"
-    print(f"1. trainer / plain loop (resnet20, {images} images x {repeats} paired repeats): "
-          f"plain {statistics.median(rates['plain']):,.0f} images/s, trainer {statistics.median(rates['trainer']):,.0f} images/s")
-    print(f"   ratio {mid:.3f}  IQR {low:.3f} .. {high:.3f}  95% CI {interval.low:.3f} .. {interval.high:.3f}  "
-          f"(goal >= {GOAL}: {verdict})")
+    print(
+        f"1. trainer / plain loop (resnet20, {images} images x {repeats} paired repeats): "
+        f"plain {statistics.median(rates['plain']):,.0f} images/s, trainer {statistics.median(rates['trainer']):,.0f} images/s"
+    )
+    print(
+        f"   ratio {mid:.3f}  IQR {low:.3f} .. {high:.3f}  95% CI {interval.low:.3f} .. {interval.high:.3f}  "
+        f"(goal >= {GOAL}: {verdict})"
+    )
     return met
 
 
@@ -106,8 +112,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=9, help="paired repeats of the trainer / plain-loop comparison")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("No CUDA GPU: PyTorch sees none here, so the GPU benchmark did not run (the GPU tests above were "
-              "skipped for the same reason). Run `make gpu-check` on a GPU machine.")
+        print(
+            "No CUDA GPU: PyTorch sees none here, so the GPU benchmark did not run (the GPU tests above were "
+            "skipped for the same reason). Run `make gpu-check` on a GPU machine."
+        )
         return 0
     device = resolve_device(args.device)  # a GPU slot of its own, as a job would take
     if device.type == "cpu":
@@ -117,7 +125,9 @@ def main() -> int:
     batches = 2 if args.quick else 30
     started = time.perf_counter()
     print(f"device: {describe_device(device)}, torch {torch.__version__}")
-    met = trainer_against_plain(device, images=256 if args.quick else 128 * 48, repeats=3 if args.quick else args.repeats)
+    met = trainer_against_plain(
+        device, images=256 if args.quick else 128 * 48, repeats=3 if args.quick else args.repeats
+    )
 
     batch_size = 8 if args.quick else 128
     print(f"2. seconds per epoch of {CIFAR.train_images:,} CIFAR-shaped images, batch {batch_size}, {speed}:")
@@ -131,10 +141,12 @@ def main() -> int:
     sizes = {name: dataset_size(config["datasets"][name]) for name in {job.dataset for job in plan}}
     unmeasured = sorted({job.model for job in plan} - set(epoch_rates))
     estimate = project([job for job in plan if job.model in epoch_rates], sizes, device, speed, rates=epoch_rates)
-    print(f"3. {Path(args.config).name}: {estimate.jobs:,} training jobs, {estimate.epochs:,} epochs: "
-          f"{estimate.seconds / 3600:,.0f} {device.type.upper()}-hours on this {describe_device(device)} "
-          f"(about {describe_duration(estimate.seconds)} on one device)"
-          + (f"; not counted: models {', '.join(unmeasured)}" if unmeasured else ""))
+    print(
+        f"3. {Path(args.config).name}: {estimate.jobs:,} training jobs, {estimate.epochs:,} epochs: "
+        f"{estimate.seconds / 3600:,.0f} {device.type.upper()}-hours on this {describe_device(device)} "
+        f"(about {describe_duration(estimate.seconds)} on one device)"
+        + (f"; not counted: models {', '.join(unmeasured)}" if unmeasured else "")
+    )
     print(f"gpu_check took {time.perf_counter() - started:.0f} s")
     return 0 if met or args.quick else 1
 

@@ -50,7 +50,11 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0 if _run([str(bin_dir / "snakemake"), "--touch", "--forceall", "--cores", "1", "--configfile", configs[name]]) else 1
+    return (
+        0
+        if _run([str(bin_dir / "snakemake"), "--touch", "--forceall", "--cores", "1", "--configfile", configs[name]])
+        else 1
+    )
 
 
 def _run(command: list[str]) -> bool:

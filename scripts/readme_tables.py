@@ -62,10 +62,16 @@ def main(argv: list[str]) -> int:
         print(f"readme_tables: no <!-- table: {args.only}... --> block in {args.readme}", file=sys.stderr)
         return 1
     for path in missing:
-        print(f"readme_tables: {args.root / path} does not exist (run its experiment first); block left as it is", file=sys.stderr)
+        print(
+            f"readme_tables: {args.root / path} does not exist (run its experiment first); block left as it is",
+            file=sys.stderr,
+        )
     if args.check:
         for path in differing:
-            print(f"readme_tables: the README's table of {path} differs from {args.root / path}: run `make readme`", file=sys.stderr)
+            print(
+                f"readme_tables: the README's table of {path} differs from {args.root / path}: run `make readme`",
+                file=sys.stderr,
+            )
         return 1 if differing or missing else 0
     if updated != text:
         args.readme.write_text(updated)

@@ -52,7 +52,8 @@ def main() -> int:
     args = parser.parse_args()
     run = subprocess.run(
         [sys.executable, "-m", "snakemake", "--dry-run", "--profile", args.profile, "--configfile", args.configfile],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if run.returncode != 0:
         print(run.stdout[-2000:] + run.stderr[-3000:], file=sys.stderr)

@@ -84,7 +84,9 @@ def test_weights_of_another_architecture(dense_mlp, tmp_path):
     checkpoint = load_checkpoint(dense_mlp)
     checkpoint.model_name = "cnn"
     save_checkpoint(checkpoint, tmp_path / "relabelled.pt")
-    assert _refused(tmp_path / "relabelled.pt").startswith(f"{tmp_path / 'relabelled.pt'}: weights do not fit model 'cnn': ")
+    assert _refused(tmp_path / "relabelled.pt").startswith(
+        f"{tmp_path / 'relabelled.pt'}: weights do not fit model 'cnn': "
+    )
 
 
 def test_pruner_state_that_does_not_match_the_weights(dense_mlp, tmp_path):
@@ -99,23 +101,64 @@ def test_pruner_state_that_does_not_match_the_weights(dense_mlp, tmp_path):
 
 def test_pruning_step_refuses_a_checkpoint_of_another_seed_and_writes_nothing(dense_mlp, digits_dir, tmp_path, capsys):
     out = tmp_path / "round1/checkpoint.pt"
-    code = main([
-        "prune", "--checkpoint", str(dense_mlp), "--data", str(digits_dir), "--method", "magnitude",
-        "--pruner", "magnitude", "--pruner-options", '{"min_density": 0}', "--pruning", runs_json(PRUNING),
-        "--round", "1", "--recipe", runs_json(FAST_RECIPE), "--threads", "1", "--device", "cpu",
-        "--out", str(out), "--expect-dataset", "digits", "--expect-model", "mlp", "--expect-seed", "1",
-    ])
+    code = main(
+        [
+            "prune",
+            "--checkpoint",
+            str(dense_mlp),
+            "--data",
+            str(digits_dir),
+            "--method",
+            "magnitude",
+            "--pruner",
+            "magnitude",
+            "--pruner-options",
+            '{"min_density": 0}',
+            "--pruning",
+            runs_json(PRUNING),
+            "--round",
+            "1",
+            "--recipe",
+            runs_json(FAST_RECIPE),
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--expect-dataset",
+            "digits",
+            "--expect-model",
+            "mlp",
+            "--expect-seed",
+            "1",
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err == f"weightmom prune: error: {dense_mlp}: checkpoint is for seed 0, expected 1\n"
     assert not out.parent.exists()
 
 
 def test_evaluation_refuses_a_checkpoint_of_another_dataset_and_writes_nothing(dense_mlp, digits_dir, tmp_path, capsys):
-    code = main([
-        "evaluate", "--checkpoint", str(dense_mlp), "--data", str(digits_dir), "--threads", "1", "--device", "cpu",
-        "--metrics-out", str(tmp_path / "m.parquet"), "--layers-out", str(tmp_path / "l.parquet"),
-        "--expect-dataset", "other_digits",
-    ])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(dense_mlp),
+            "--data",
+            str(digits_dir),
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--metrics-out",
+            str(tmp_path / "m.parquet"),
+            "--layers-out",
+            str(tmp_path / "l.parquet"),
+            "--expect-dataset",
+            "other_digits",
+        ]
+    )
     assert code == 2
     assert "checkpoint is for dataset 'digits', expected 'other_digits'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -132,8 +175,11 @@ def test_evaluation_refuses_a_checkpoint_built_for_other_inputs(dense_mlp, tmp_p
     np.savez(other / "test.npz", **content)
     with pytest.raises(CheckpointError) as error:
         evaluate_checkpoint(
-            checkpoint_path=dense_mlp, data_dir=other, device="cpu",
-            metrics_out=tmp_path / "m.parquet", layers_out=tmp_path / "l.parquet",
+            checkpoint_path=dense_mlp,
+            data_dir=other,
+            device="cpu",
+            metrics_out=tmp_path / "m.parquet",
+            layers_out=tmp_path / "l.parquet",
         )
     assert str(error.value) == (
         f"{dense_mlp}: built for inputs (1, 8, 8) and 10 classes, {other} has (3, 8, 8) and 10 classes"
@@ -153,11 +199,24 @@ def test_evaluation_refuses_a_checkpoint_of_another_round_or_method(dense_mlp, d
         (["--expect-method", "magnitude"], "checkpoint is for method 'dense', expected 'magnitude'"),
         (["--expect-round", "2"], "checkpoint is for round 0, expected 2"),
     ):
-        code = main([
-            "evaluate", "--checkpoint", str(dense_mlp), "--data", str(digits_dir), "--threads", "1",
-            "--device", "cpu", "--metrics-out", str(tmp_path / "m.parquet"), "--layers-out", str(tmp_path / "l.parquet"),
-            *flags,
-        ])
+        code = main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(dense_mlp),
+                "--data",
+                str(digits_dir),
+                "--threads",
+                "1",
+                "--device",
+                "cpu",
+                "--metrics-out",
+                str(tmp_path / "m.parquet"),
+                "--layers-out",
+                str(tmp_path / "l.parquet"),
+                *flags,
+            ]
+        )
         assert code == 2
         assert capsys.readouterr().err == f"weightmom evaluate: error: {dense_mlp}: {message}\n"
     assert list(tmp_path.iterdir()) == []

@@ -50,7 +50,9 @@ def _set(*path_and_value):
             "granularity, min_density, score, statistic (options of pruner 'weightmom')",
         ),
         (
-            _set("methods", "wm_levelling", {"pruner": "weightmom", "allocation": "levelling", "density_exponent": 1.0}),
+            _set(
+                "methods", "wm_levelling", {"pruner": "weightmom", "allocation": "levelling", "density_exponent": 1.0}
+            ),
             "config key methods.wm_levelling.density_exponent: 1.0 is not allowed together with this entry's other "
             "settings (options of pruner 'weightmom')",
         ),
@@ -69,7 +71,10 @@ def _set(*path_and_value):
         ),
         (_set("training", "dense", "lr", "fast"), "config key training.dense.lr: 'fast' is not of type 'number'"),
         (_set("training", "dense", "epochs", 0), "config key training.dense.epochs: 0 is less than the minimum of 1"),
-        (_set("training", "finetune", "epochs", -2), "config key training.finetune.epochs: -2 is less than the minimum of 1"),
+        (
+            _set("training", "finetune", "epochs", -2),
+            "config key training.finetune.epochs: -2 is less than the minimum of 1",
+        ),
         (_set("training", "dense", "epochs", 3.0), "config key training.dense.epochs: 3.0 is not of type 'integer'"),
         (
             _set("pruning", "target_compression", 1),
@@ -131,7 +136,12 @@ def test_a_good_config_gets_the_defaults_of_the_schema_and_of_each_pruner():
     assert config["threads"]["export"] == 1
     assert config["datasets"]["digits"]["split_seed"] == 0  # a default inside an if/then of the schema
     assert config["methods"]["weightmom"]["beta"] == 0.5
-    assert config["methods"]["lottery"] == {"pruner": "lottery", "rewind_epoch": 1, "allocation": "global", "min_density": 0.0}
+    assert config["methods"]["lottery"] == {
+        "pruner": "lottery",
+        "rewind_epoch": 1,
+        "allocation": "global",
+        "min_density": 0.0,
+    }
 
 
 @pytest.mark.slow
@@ -165,10 +175,27 @@ def test_a_model_too_deep_for_the_images_is_named_by_the_first_training_job(digi
     from weightmom.cli import main
 
     out = tmp_path / "checkpoint.pt"
-    code = main([
-        "train", "--data", str(digits_dir), "--dataset", "digits", "--model", "alexnet", "--seed", "0",
-        "--recipe", json.dumps(FAST_RECIPE), "--threads", "1", "--device", "cpu", "--out", str(out),
-    ])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(digits_dir),
+            "--dataset",
+            "digits",
+            "--model",
+            "alexnet",
+            "--seed",
+            "0",
+            "--recipe",
+            json.dumps(FAST_RECIPE),
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err.startswith(
         "weightmom train: error: model 'alexnet' cannot take the 8x8 images with 1 channel(s) of dataset 'digits' ("

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weightmom.splits import load_split
 from weightmom.errors import DataError
+from weightmom.splits import load_split
 from weightmom.steps.data import download_data, prepare_data
 
 from fake_cifar import cifar_spec, serve
@@ -109,9 +109,15 @@ def _spec(root):
     "layout, message",
     [
         ("empty_class", "{root}/train: Found no valid file for the classes bird."),
-        ("mismatched", "{root}: train/ and test/ have different classes (only in train: ['dog'], only in test: ['fox'])"),
+        (
+            "mismatched",
+            "{root}: train/ and test/ have different classes (only in train: ['dog'], only in test: ['fox'])",
+        ),
         ("unreadable", "{root}/train/cat/broken.png: unreadable image ("),
-        ("mixed_sizes", "{root}/train/dog/small.png: image is 16x16, earlier ones are 32x32; set `resize` in the dataset's config entry"),
+        (
+            "mixed_sizes",
+            "{root}/train/dog/small.png: image is 16x16, earlier ones are 32x32; set `resize` in the dataset's config entry",
+        ),
         ("no_test", "{root}/test: no such folder; an imagefolder root holds train/<class>/ and test/<class>/"),
     ],
 )
@@ -135,7 +141,13 @@ def test_bad_image_folders_name_the_culprit(tmp_path, layout, message):
     assert not (tmp_path / "prepared").exists()
 
 
-@pytest.mark.parametrize("content, message", [(None, "{path}: prepared split not found; run the prepare step first"), (b"not a zip", "{path}: unreadable prepared split (")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "{path}: prepared split not found; run the prepare step first"),
+        (b"not a zip", "{path}: unreadable prepared split ("),
+    ],
+)
 def test_missing_or_corrupt_prepared_split_names_the_file(tmp_path, content, message):
     path = tmp_path / "train.npz"
     if content is not None:
@@ -167,13 +179,17 @@ def test_archive_without_train_and_test_folders_names_it(tmp_path):
     with tarfile.open(archive, "w") as tar:
         tar.add(tmp_path / "images/train", arcname="a/b/train")
     spec = {"source": "imagefolder", "archive": str(archive), "md5": md5sum(archive), "split_seed": 0}
-    with pytest.raises(DataError, match=r"flat.tar: holds no train/ and test/ folders at its top level or one folder down"):
+    with pytest.raises(
+        DataError, match=r"flat.tar: holds no train/ and test/ folders at its top level or one folder down"
+    ):
         prepare_data(spec, tmp_path / "raw", tmp_path / "prepared")
     assert not (tmp_path / "prepared").exists()
 
 
 def test_too_few_images_for_a_validation_split_is_an_error(tmp_path):
     root = image_folder(tmp_path / "images", per_class=1)
-    with pytest.raises(DataError, match=r"2 training images \(1 in the smallest class\) are too few to hold out a validation split"):
+    with pytest.raises(
+        DataError, match=r"2 training images \(1 in the smallest class\) are too few to hold out a validation split"
+    ):
         prepare_data(_spec(root), tmp_path / "raw", tmp_path / "prepared")
     assert not (tmp_path / "prepared").exists()

@@ -68,20 +68,42 @@ def test_truncated_empty_or_missing_file(good, tmp_path, content):
         return
     path.write_bytes(content or good.read_bytes()[: len(good.read_bytes()) // 2])
     message = _refused(path)
-    assert message.startswith(f"{path}: unreadable Parquet file (") and message.endswith("; delete it and rerun to remake it")
+    assert message.startswith(f"{path}: unreadable Parquet file (") and message.endswith(
+        "; delete it and rerun to remake it"
+    )
 
 
 def test_table_step_refuses_a_bad_row_file_and_writes_no_table(good, tmp_path, capsys):
     future = tmp_path / "future.parquet"
     table = pq.read_table(good)
     pq.write_table(table.set_column(0, "schema_version", pa.array([0], pa.int32())), future)
-    code = main([
-        "table", "--title", "t", "--kind", "paper", "--models", "net", "--methods", "wm",
-        "--target-compression", "15", "--tolerance", "1", "--metric-rows", str(good), str(future),
-        "--out-prefix", str(tmp_path / "tables/t"),
-    ])
+    code = main(
+        [
+            "table",
+            "--title",
+            "t",
+            "--kind",
+            "paper",
+            "--models",
+            "net",
+            "--methods",
+            "wm",
+            "--target-compression",
+            "15",
+            "--tolerance",
+            "1",
+            "--metric-rows",
+            str(good),
+            str(future),
+            "--out-prefix",
+            str(tmp_path / "tables/t"),
+        ]
+    )
     assert code == 2
-    assert capsys.readouterr().err == f"weightmom table: error: {future}: schema_version [0], this package reads {SCHEMA_VERSION}\n"
+    assert (
+        capsys.readouterr().err
+        == f"weightmom table: error: {future}: schema_version [0], this package reads {SCHEMA_VERSION}\n"
+    )
     assert not (tmp_path / "tables").exists()
 
 

@@ -24,7 +24,9 @@ def sparse_file(tmp_path):
 
 def test_a_truncated_file_names_itself(sparse_file):
     sparse_file.write_bytes(sparse_file.read_bytes()[:-100])
-    with pytest.raises(SparseFileError, match=rf"{sparse_file}: unreadable sparse weight file \(truncated or corrupt\?\)"):
+    with pytest.raises(
+        SparseFileError, match=rf"{sparse_file}: unreadable sparse weight file \(truncated or corrupt\?\)"
+    ):
         load_sparse_model(sparse_file)
 
 

@@ -31,9 +31,14 @@ def test_cifar10_cpu_config_runs_on_the_real_archive(tmp_path):
     run = run_snakemake(workdir, "--cores", "2", "--configfile", write_config(workdir, config))
     assert run.returncode == 0, run.stderr[-3000:]
     metrics = pd.read_parquet(workdir / "results/cifar10-cpu/metrics.parquet")
-    assert sorted(zip(metrics["method"], metrics["round"])) == [(m, r) for m in sorted(config["methods"]) for r in (0, 1)]
+    assert sorted(zip(metrics["method"], metrics["round"])) == [
+        (m, r) for m in sorted(config["methods"]) for r in (0, 1)
+    ]
     assert metrics["val_top1"].between(0, 1).all() and metrics["top1"].between(0, 1).all()
-    labels = [np.load(workdir / f"results/cifar10-cpu/data/cifar10_jpeg/{split}.npz")["labels"] for split in ("train", "val", "test")]
+    labels = [
+        np.load(workdir / f"results/cifar10-cpu/data/cifar10_jpeg/{split}.npz")["labels"]
+        for split in ("train", "val", "test")
+    ]
     assert [len(split) for split in labels] == [540, 60, 200]
     assert all(len(np.unique(split)) == 10 for split in labels)
     table = (workdir / "results/cifar10-cpu/tables/cifar10_jpeg_ablation.md").read_text()

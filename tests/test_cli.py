@@ -36,19 +36,33 @@ def results(digits_dir, tmp_path_factory):
     dense, round1 = seed_dir / "dense/checkpoint.pt", seed_dir / "magnitude/round1/checkpoint.pt"
     train_dense(data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe=RECIPE, device="cpu", out=dense)
     prune_round(
-        checkpoint_path=dense, data_dir=digits_dir, method="magnitude", pruner_name="magnitude", pruner_options={},
-        pruning=PRUNING, round_index=1, recipe=RECIPE, device="cpu", out=round1,
+        checkpoint_path=dense,
+        data_dir=digits_dir,
+        method="magnitude",
+        pruner_name="magnitude",
+        pruner_options={},
+        pruning=PRUNING,
+        round_index=1,
+        recipe=RECIPE,
+        device="cpu",
+        out=round1,
     )
     for checkpoint in (dense, round1):
         evaluate_checkpoint(
-            checkpoint_path=checkpoint, data_dir=digits_dir, device="cpu",
-            metrics_out=checkpoint.parent / "metrics.parquet", layers_out=checkpoint.parent / "layers.parquet",
+            checkpoint_path=checkpoint,
+            data_dir=digits_dir,
+            device="cpu",
+            metrics_out=checkpoint.parent / "metrics.parquet",
+            layers_out=checkpoint.parent / "layers.parquet",
         )
     collect(
         metric_rows=[dense.parent / "metrics.parquet", round1.parent / "metrics.parquet"],
-        layer_rows=[dense.parent / "layers.parquet", round1.parent / "layers.parquet"], methods=["magnitude"],
-        metrics_out=root / "metrics.parquet", layers_out=root / "layers.parquet",
-        summary_json=root / "summary/metrics.json", summary_csv=root / "summary/accuracy.csv",
+        layer_rows=[dense.parent / "layers.parquet", round1.parent / "layers.parquet"],
+        methods=["magnitude"],
+        metrics_out=root / "metrics.parquet",
+        layers_out=root / "layers.parquet",
+        summary_json=root / "summary/metrics.json",
+        summary_csv=root / "summary/accuracy.csv",
     )
     return root
 
@@ -79,7 +93,9 @@ def test_every_flag_is_a_keyword_of_the_function_its_sub_command_is_bound_to(nam
     parameters = inspect.signature(getattr(importlib.import_module(module), function)).parameters
     dests = {action.dest for action in command._actions if action.dest != "help"}
     assert dests - {"threads"} <= set(parameters), f"flags without a keyword: {dests - set(parameters)}"
-    required = {key for key, p in parameters.items() if p.default is inspect.Parameter.empty and p.kind is p.KEYWORD_ONLY}
+    required = {
+        key for key, p in parameters.items() if p.default is inspect.Parameter.empty and p.kind is p.KEYWORD_ONLY
+    }
     assert required <= dests, f"keywords no flag sets: {required - dests}"
 
 
@@ -100,27 +116,95 @@ def test_version(capsys):
 
 
 def test_counts_below_one_keep_their_messages(tmp_path, capsys):
-    base = ["export", "--checkpoint", "c", "--dense-checkpoint", "d", "--data", "x", "--sparse-out", "s", "--onnx-out", "o", "--rows-out", "r"]
+    base = [
+        "export",
+        "--checkpoint",
+        "c",
+        "--dense-checkpoint",
+        "d",
+        "--data",
+        "x",
+        "--sparse-out",
+        "s",
+        "--onnx-out",
+        "o",
+        "--rows-out",
+        "r",
+    ]
     assert _run(capsys, *base, "--threads", "0")[2] == "weightmom export: error: --threads must be >= 1, got 0\n"
-    assert _run(capsys, *base, "--threads", "1", "--repeats", "0")[2] == "weightmom export: error: --repeats must be >= 1, got 0\n"
-    evaluate = ["evaluate", "--checkpoint", "c", "--data", "x", "--metrics-out", "m", "--layers-out", "l", "--threads", "1", "--device", "cpu"]
-    assert _run(capsys, *evaluate, "--jobs-per-gpu", "0")[2] == "weightmom evaluate: error: --jobs-per-gpu must be >= 1, got 0\n"
+    assert (
+        _run(capsys, *base, "--threads", "1", "--repeats", "0")[2]
+        == "weightmom export: error: --repeats must be >= 1, got 0\n"
+    )
+    evaluate = [
+        "evaluate",
+        "--checkpoint",
+        "c",
+        "--data",
+        "x",
+        "--metrics-out",
+        "m",
+        "--layers-out",
+        "l",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
+    assert (
+        _run(capsys, *evaluate, "--jobs-per-gpu", "0")[2]
+        == "weightmom evaluate: error: --jobs-per-gpu must be >= 1, got 0\n"
+    )
 
 
 def test_collect_wants_its_curve_outputs_together(tmp_path, capsys):
     argv = [
-        "collect", "--methods", "m", "--metric-rows", "a", "--layer-rows", "b", "--metrics-out", "c", "--layers-out", "d",
-        "--summary-json", "e", "--summary-csv", "f", "--curves-out", "g",
+        "collect",
+        "--methods",
+        "m",
+        "--metric-rows",
+        "a",
+        "--layer-rows",
+        "b",
+        "--metrics-out",
+        "c",
+        "--layers-out",
+        "d",
+        "--summary-json",
+        "e",
+        "--summary-csv",
+        "f",
+        "--curves-out",
+        "g",
     ]
     code, _, err = _run(capsys, *argv)
-    assert code == 2 and err == "weightmom collect: error: collect: give --curves-out and --curves-csv together (or neither)\n"
+    assert (
+        code == 2
+        and err == "weightmom collect: error: collect: give --curves-out and --curves-csv together (or neither)\n"
+    )
 
 
 def test_expect_flags_reach_the_step(results, capsys):
     round1 = results / "runs/digits/mlp/seed0/magnitude/round1"
     code, _, err = _run(
-        capsys, "evaluate", "--checkpoint", str(round1 / "checkpoint.pt"), "--data", str(round1), "--threads", "1",
-        "--device", "cpu", "--metrics-out", "m", "--layers-out", "l", "--expect-seed", "3", "--expect-method", "magnitude",
+        capsys,
+        "evaluate",
+        "--checkpoint",
+        str(round1 / "checkpoint.pt"),
+        "--data",
+        str(round1),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--metrics-out",
+        "m",
+        "--layers-out",
+        "l",
+        "--expect-seed",
+        "3",
+        "--expect-method",
+        "magnitude",
     )
     assert code == 2 and err.strip().endswith("checkpoint is for seed 0, expected 3")
 
@@ -132,11 +216,21 @@ def test_every_checkpoint_has_its_resolved_settings_beside_it(results, digits_di
         assert json.loads((folder / "settings.json").read_text()) == checkpoint.meta["settings"]
     settings = pruned.meta["settings"]
     assert {key: settings[key] for key in ("dataset", "model", "seed", "method", "round", "pruner")} == {
-        "dataset": "digits", "model": "mlp", "seed": 0, "method": "magnitude", "round": 1, "pruner": "magnitude",
+        "dataset": "digits",
+        "model": "mlp",
+        "seed": 0,
+        "method": "magnitude",
+        "round": 1,
+        "pruner": "magnitude",
     }
     assert settings["pruner_options"] == {"min_density": 0.0}  # the schema's default filled in
     assert settings["pruning"] == PRUNING
-    assert settings["recipe"] == {**RECIPE, "lr_milestones": [0.5, 0.75], "lr_gamma": 0.1, "augment": {"crop_padding": 0, "horizontal_flip": False}}
+    assert settings["recipe"] == {
+        **RECIPE,
+        "lr_milestones": [0.5, 0.75],
+        "lr_gamma": 0.1,
+        "augment": {"crop_padding": 0, "horizontal_flip": False},
+    }
     assert settings["accelerator"] == {"channels_last": True, "bf16_autocast": True, "compile": False}
     assert settings["device"] == {"asked": "cpu", "used": "cpu"}
     assert settings["config_hash"] == pruned.meta["config_hash"]
@@ -144,7 +238,9 @@ def test_every_checkpoint_has_its_resolved_settings_beside_it(results, digits_di
     assert settings["code"]["weightmom_version"] == weightmom.__version__
     assert settings["code"]["git_commit"] == pruned.meta["git_commit"]
     assert settings["parent"] == {
-        "checkpoint": str(dense_dir / "checkpoint.pt"), "config_hash": dense.meta["config_hash"], "dense_checkpoint": None,
+        "checkpoint": str(dense_dir / "checkpoint.pt"),
+        "config_hash": dense.meta["config_hash"],
+        "dense_checkpoint": None,
     }
     assert dense.meta["settings"]["parent"] is None and dense.meta["settings"]["snapshot_epochs"] == []
     assert dense.meta["settings"]["code"]["code_digest"] == step_digest("train")
@@ -153,8 +249,11 @@ def test_every_checkpoint_has_its_resolved_settings_beside_it(results, digits_di
 def test_an_evaluation_elsewhere_gets_the_settings_beside_its_rows(results, digits_dir, tmp_path):
     checkpoint = results / "runs/digits/mlp/seed0/magnitude/round1/checkpoint.pt"
     evaluate_checkpoint(
-        checkpoint_path=checkpoint, data_dir=digits_dir, device="cpu",
-        metrics_out=tmp_path / "rows/metrics.parquet", layers_out=tmp_path / "rows/layers.parquet",
+        checkpoint_path=checkpoint,
+        data_dir=digits_dir,
+        device="cpu",
+        metrics_out=tmp_path / "rows/metrics.parquet",
+        layers_out=tmp_path / "rows/layers.parquet",
     )
     assert json.loads((tmp_path / "rows/settings.json").read_text()) == load_checkpoint(checkpoint).meta["settings"]
 
@@ -193,7 +292,10 @@ def test_show_finds_the_row_in_a_collected_file_and_says_when_there_is_none(resu
     ("argv", "error"),
     [
         (["show", "{tmp}/missing"], "weightmom show: error: {tmp}/missing: checkpoint not found\n"),
-        (["show", "{dense}", "--metrics", "{tmp}/none.parquet"], "weightmom show: error: {tmp}/none.parquet: metrics file not found\n"),
+        (
+            ["show", "{dense}", "--metrics", "{tmp}/none.parquet"],
+            "weightmom show: error: {tmp}/none.parquet: metrics file not found\n",
+        ),
         (
             ["show", "{dense}", "--metrics", "{round}/metrics.parquet"],
             "weightmom show: error: {round}/metrics.parquet: holds no metric row of this checkpoint "
@@ -208,7 +310,9 @@ def test_show_finds_the_row_in_a_collected_file_and_says_when_there_is_none(resu
 )
 def test_bad_paths_are_one_line_errors(argv, error, results, tmp_path, capsys):
     places = {
-        "tmp": tmp_path, "dense": results / "runs/digits/mlp/seed0/dense", "round": results / "runs/digits/mlp/seed0/magnitude/round1",
+        "tmp": tmp_path,
+        "dense": results / "runs/digits/mlp/seed0/dense",
+        "round": results / "runs/digits/mlp/seed0/magnitude/round1",
     }
     code, out, err = _run(capsys, *(arg.format(**places) for arg in argv))
     assert code == 2 and out == "" and err == error.format(**places)
@@ -223,5 +327,14 @@ def test_compare_prints_the_final_rounds(results, capsys):
     dense, pruned = metrics.loc[("magnitude", 0)], metrics.loc[("magnitude", 1)]
     assert rows == [
         ["digits", "mlp", "dense", "0", "1", "1.00", f"{100 * dense['top1']:.2f}", f"{100 * dense['val_top1']:.2f}"],
-        ["digits", "mlp", "magnitude", "1", "1", "4.00", f"{100 * pruned['top1']:.2f}", f"{100 * pruned['val_top1']:.2f}"],
+        [
+            "digits",
+            "mlp",
+            "magnitude",
+            "1",
+            "1",
+            "4.00",
+            f"{100 * pruned['top1']:.2f}",
+            f"{100 * pruned['val_top1']:.2f}",
+        ],
     ]

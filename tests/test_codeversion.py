@@ -10,7 +10,9 @@ import pytest
 from weightmom import codeversion
 from weightmom.pruning import pruner_names
 
-STEPS = [(step, None) for step in ("prepare", "train", "evaluate", "export", "report")] + [("prune", p) for p in pruner_names()]
+STEPS = [(step, None) for step in ("prepare", "train", "evaluate", "export", "report")] + [
+    ("prune", p) for p in pruner_names()
+]
 
 
 @pytest.fixture
@@ -92,7 +94,10 @@ def test_the_command_line_counts_for_every_step(package):
 def test_a_pruner_registered_outside_the_package_counts_every_method(package):
     files = {path.name for path in codeversion.step_files("prune", "not_built_in", package)}
     assert {f"{p}.py" for p in ("magnitude", "weightmom", "lamp")} <= files
-    assert {path.name for path in codeversion.step_files("prune", "magnitude", package)} & {"weightmom.py", "lamp.py"} == set()
+    assert {path.name for path in codeversion.step_files("prune", "magnitude", package)} & {
+        "weightmom.py",
+        "lamp.py",
+    } == set()
 
 
 def test_an_unknown_step_is_refused():

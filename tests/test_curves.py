@@ -29,7 +29,19 @@ from weightmom.training import lr_factor
 
 from helpers import FAST_RECIPE, RESUME_RECIPE, check_sensible_curve, kill_at_epoch, train_command
 
-COLUMNS = ["dataset", "model", "method", "seed", "round", "epoch", "train_loss", "lr", "val_top1", "val_loss", "seconds"]
+COLUMNS = [
+    "dataset",
+    "model",
+    "method",
+    "seed",
+    "round",
+    "epoch",
+    "train_loss",
+    "lr",
+    "val_top1",
+    "val_loss",
+    "seconds",
+]
 
 
 def test_a_dense_curve_has_one_row_per_epoch_following_the_schedule(digits_dir, tmp_path):
@@ -58,9 +70,19 @@ def test_a_round_curve_follows_its_methods_rewound_schedule(dense_mlp, digits_di
     out = tmp_path / "lr_rewind/round1/checkpoint.pt"
     curve_out = tmp_path / "elsewhere/curve.parquet"
     prune_round(
-        checkpoint_path=dense_mlp, data_dir=digits_dir, method="lr_rewind", pruner_name="lr_rewind", pruner_options={},
-        pruning={"target_compression": 15, "rounds": 2, "schedule": "geometric"}, round_index=1, recipe=finetune,
-        dense_checkpoint_path=dense_mlp, dense_recipe=FAST_RECIPE, device="cpu", out=out, curve_out=curve_out,
+        checkpoint_path=dense_mlp,
+        data_dir=digits_dir,
+        method="lr_rewind",
+        pruner_name="lr_rewind",
+        pruner_options={},
+        pruning={"target_compression": 15, "rounds": 2, "schedule": "geometric"},
+        round_index=1,
+        recipe=finetune,
+        dense_checkpoint_path=dense_mlp,
+        dense_recipe=FAST_RECIPE,
+        device="cpu",
+        out=out,
+        curve_out=curve_out,
     )
     assert not (out.parent / "curve.parquet").exists()  # where it was asked to go
     curve = pd.read_parquet(curve_out)
@@ -83,7 +105,9 @@ def test_a_resume_state_without_the_curve_is_not_resumed(digits_dir, tmp_path):
         state.pop(field)
     save_with_digest(state, resume)  # the key kept: a state of the same settings, as an older version wrote it
     result = subprocess.run(train_command(digits_dir, out, RESUME_RECIPE), capture_output=True, text=True, check=True)
-    assert f"{resume}: resume state without a curve record per epoch (an older version's); starting over" in result.stderr
+    assert (
+        f"{resume}: resume state without a curve record per epoch (an older version's); starting over" in result.stderr
+    )
     check_sensible_curve(pd.read_parquet(out.parent / "curve.parquet"), RESUME_RECIPE["epochs"])
 
 
@@ -113,15 +137,23 @@ def curve_files(tmp_path):
 
 
 def test_collect_gathers_the_curves_and_a_summary_dvc_can_plot(curve_files, tmp_path):
-    from helpers import metric_row
     from weightmom.metrics import METRIC_SCHEMA, write_rows
+
+    from helpers import metric_row
 
     metric_path = tmp_path / "m/rows.parquet"
     write_rows([metric_row("net", "dense", 0, 0, 0.9, 1.0)], METRIC_SCHEMA, metric_path)
     reports.collect(
-        metric_rows=[metric_path], layer_rows=[], methods=["wm", "mag"], metrics_out=tmp_path / "metrics.parquet",
-        layers_out=tmp_path / "layers.parquet", summary_json=tmp_path / "s.json", summary_csv=tmp_path / "s.csv",
-        curve_rows=curve_files, curves_out=tmp_path / "curves.parquet", curves_csv=tmp_path / "curves.csv",
+        metric_rows=[metric_path],
+        layer_rows=[],
+        methods=["wm", "mag"],
+        metrics_out=tmp_path / "metrics.parquet",
+        layers_out=tmp_path / "layers.parquet",
+        summary_json=tmp_path / "s.json",
+        summary_csv=tmp_path / "s.csv",
+        curve_rows=curve_files,
+        curves_out=tmp_path / "curves.parquet",
+        curves_csv=tmp_path / "curves.csv",
     )
     curves = pd.read_parquet(tmp_path / "curves.parquet")
     assert len(curves) == 2 * (3 + 2 * 2 * 2)  # seeds x (dense epochs + methods x rounds x epochs)
@@ -129,7 +161,11 @@ def test_collect_gathers_the_curves_and_a_summary_dvc_can_plot(curve_files, tmp_
     summary = pd.read_csv(tmp_path / "curves.csv")
     assert set(summary["method"]) == {"wm", "mag"} and set(summary["panel"]) == {"toy / net"}
     wm = summary[summary["method"] == "wm"]
-    assert wm["step"].tolist() == [1, 2, 3, 4] and wm["round"].tolist() == [1, 1, 2, 2] and wm["epoch"].tolist() == [1, 2, 1, 2]
+    assert (
+        wm["step"].tolist() == [1, 2, 3, 4]
+        and wm["round"].tolist() == [1, 1, 2, 2]
+        and wm["epoch"].tolist() == [1, 2, 1, 2]
+    )
     assert wm["val_top1"].tolist() == pytest.approx([0.855, 0.865, 0.905, 0.925])  # mean over the two seeds
     assert set(summary["seeds"]) == {2}
 
@@ -138,14 +174,20 @@ def test_curves_figure_is_a_png(curve_files, tmp_path):
     from PIL import Image
 
     out = tmp_path / "figures/net_curves.png"
-    reports.make_curves_figure(title="toy / net: fine-tuning curves", curve_rows=curve_files, methods=["wm", "mag"], out=out)
+    reports.make_curves_figure(
+        title="toy / net: fine-tuning curves", curve_rows=curve_files, methods=["wm", "mag"], out=out
+    )
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size[0] > 800 and image.size[1] > 500
 
 
 def test_curve_files_are_checked_on_reading(curve_files, tmp_path):
     with pytest.raises(MetricsError, match="epochs \\[1, 3\\]"):
-        write_curve({"dataset": "t", "model": "m", "method": "x", "seed": 0, "round": 1}, [_records(1, [0.5])[0], {**_records(3, [0.1] * 3)[2]}], tmp_path / "bad.parquet")
+        write_curve(
+            {"dataset": "t", "model": "m", "method": "x", "seed": 0, "round": 1},
+            [_records(1, [0.5])[0], {**_records(3, [0.1] * 3)[2]}],
+            tmp_path / "bad.parquet",
+        )
     copied = tmp_path / "copy/curve.parquet"
     copied.parent.mkdir()
     copied.write_bytes(curve_files[0].read_bytes())

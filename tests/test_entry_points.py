@@ -18,7 +18,14 @@ from weightmom import codeversion, pruner_files
 from weightmom.checkpoint import load_checkpoint
 from weightmom.errors import SpecError
 from weightmom.masks import full_masks
-from weightmom.pruning import ScoringContext, build_pruner, options_schema, pruner_names, register_entry_points, registry
+from weightmom.pruning import (
+    ScoringContext,
+    build_pruner,
+    options_schema,
+    pruner_names,
+    register_entry_points,
+    registry,
+)
 
 from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
@@ -120,13 +127,19 @@ def test_the_workflow_finds_an_entry_points_schema_and_digests_its_code(plugin_s
     "name, entry_point, message",
     [
         ("smallest_first", "toy_plugin.nosuch:SmallestFirst", "cannot be loaded \\(ModuleNotFoundError"),
-        ("smallest_first", "toy_plugin.smallest_first", "names <module 'toy_plugin.smallest_first'.*not a Pruner subclass"),
+        (
+            "smallest_first",
+            "toy_plugin.smallest_first",
+            "names <module 'toy_plugin.smallest_first'.*not a Pruner subclass",
+        ),
         ("magnitude", "toy_plugin.smallest_first:SmallestFirst", "a pruner named 'magnitude' is registered already"),
     ],
 )
 def test_a_broken_entry_point_is_named(tmp_path, on_path, name, entry_point, message):
     on_path(install_plugin(tmp_path / "site", entry_point, name))
-    with pytest.raises(SpecError, match=f"^pruner entry point '{name} = {entry_point}' \\(from toy-plugin 0.1\\): {message}"):
+    with pytest.raises(
+        SpecError, match=f"^pruner entry point '{name} = {entry_point}' \\(from toy-plugin 0.1\\): {message}"
+    ):
         register_entry_points()
 
 
@@ -136,11 +149,39 @@ def test_the_command_line_sees_an_installed_method(tmp_path):
     lists it among the known ones."""
     site = install_plugin(tmp_path / "site")
     run = subprocess.run(
-        [sys.executable, "-m", "weightmom", "prune", "--threads", "1", "--device", "cpu", "--checkpoint", "x.pt",
-         "--data", "x", "--method", "m", "--pruner", "nosuch", "--pruner-options", "{}",
-         "--pruning", json.dumps({"target_compression": 4, "rounds": 1, "schedule": "geometric"}), "--round", "1",
-         "--recipe", json.dumps(RECIPE), "--out", str(tmp_path / "out.pt")],
-        capture_output=True, text=True, env=_with_site(site), cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "weightmom",
+            "prune",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            "x.pt",
+            "--data",
+            "x",
+            "--method",
+            "m",
+            "--pruner",
+            "nosuch",
+            "--pruner-options",
+            "{}",
+            "--pruning",
+            json.dumps({"target_compression": 4, "rounds": 1, "schedule": "geometric"}),
+            "--round",
+            "1",
+            "--recipe",
+            json.dumps(RECIPE),
+            "--out",
+            str(tmp_path / "out.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_with_site(site),
+        cwd=tmp_path,
+        timeout=300,
     )
     assert run.returncode != 0 and "nosuch" in run.stderr and "smallest_first" in run.stderr, run.stderr
 
@@ -150,11 +191,38 @@ def test_a_round_of_an_installed_method_runs_through_the_command_line(tmp_path, 
     site = install_plugin(tmp_path / "site")
     out = tmp_path / "round1.pt"
     run = subprocess.run(
-        [sys.executable, "-m", "weightmom", "prune", "--threads", "1", "--device", "cpu", "--checkpoint", str(dense_mlp),
-         "--data", str(digits_dir), "--method", "smallest", "--pruner", "smallest_first", "--pruner-options", "{}",
-         "--pruning", json.dumps({"target_compression": 4, "rounds": 1, "schedule": "geometric"}), "--round", "1",
-         "--recipe", json.dumps(RECIPE), "--out", str(out)],
-        capture_output=True, text=True, env=_with_site(site), timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "weightmom",
+            "prune",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--checkpoint",
+            str(dense_mlp),
+            "--data",
+            str(digits_dir),
+            "--method",
+            "smallest",
+            "--pruner",
+            "smallest_first",
+            "--pruner-options",
+            "{}",
+            "--pruning",
+            json.dumps({"target_compression": 4, "rounds": 1, "schedule": "geometric"}),
+            "--round",
+            "1",
+            "--recipe",
+            json.dumps(RECIPE),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=_with_site(site),
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     dense = load_checkpoint(dense_mlp).build()
@@ -171,7 +239,9 @@ def test_the_workflow_takes_a_config_naming_an_installed_method(tmp_path):
     workdir = copy_project(tmp_path / "project")
     config = reduced_demo_config()
     config["methods"]["smallest"] = {"pruner": "smallest_first"}
-    config["tables"] = {name: {**table, "methods": ["magnitude", "smallest"]} for name, table in config["tables"].items()}
+    config["tables"] = {
+        name: {**table, "methods": ["magnitude", "smallest"]} for name, table in config["tables"].items()
+    }
     path = write_config(workdir, config)
     env = {"PYTHONPATH": os.pathsep.join([str(site), str(REPO / "src")])}
     plan = run_snakemake(workdir, "-n", "-p", "--configfile", path, env=env)

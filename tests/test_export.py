@@ -46,9 +46,16 @@ def pruned_mlp(dense_mlp, digits_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("pruned") / "magnitude/round1/checkpoint.pt"
     torch.set_num_threads(1)
     prune_round(
-        checkpoint_path=dense_mlp, data_dir=digits_dir, method="magnitude", pruner_name="magnitude", pruner_options={},
-        pruning={"target_compression": 15, "rounds": 1, "schedule": "geometric"}, round_index=1,
-        recipe={**FAST_RECIPE, "epochs": 1}, device="cpu", out=path,
+        checkpoint_path=dense_mlp,
+        data_dir=digits_dir,
+        method="magnitude",
+        pruner_name="magnitude",
+        pruner_options={},
+        pruning={"target_compression": 15, "rounds": 1, "schedule": "geometric"},
+        round_index=1,
+        recipe={**FAST_RECIPE, "epochs": 1},
+        device="cpu",
+        out=path,
     )
     return path
 
@@ -60,7 +67,11 @@ def test_images(digits_dir):
 
 
 def _info(checkpoint) -> dict:
-    return {"model": checkpoint.model_name, "input_shape": list(checkpoint.input_shape), "num_classes": checkpoint.num_classes}
+    return {
+        "model": checkpoint.model_name,
+        "input_shape": list(checkpoint.input_shape),
+        "num_classes": checkpoint.num_classes,
+    }
 
 
 def _torch_file_bytes(state_dict) -> int:
@@ -98,7 +109,9 @@ def test_sparse_file_size_is_within_the_stated_bound(pruned_mlp, tmp_path):
     state = masked_model(checkpoint).state_dict()
     path = tmp_path / "model.safetensors"
     save_sparse(path, state, checkpoint.masks, _info(checkpoint))
-    compression = sum(m.numel() for m in checkpoint.masks.values()) / sum(int(m.sum()) for m in checkpoint.masks.values())
+    compression = sum(m.numel() for m in checkpoint.masks.values()) / sum(
+        int(m.sum()) for m in checkpoint.masks.values()
+    )
     assert compression == pytest.approx(15, rel=0.01)
     dense, sparse = _torch_file_bytes(state), path.stat().st_size
     others = sum(t.numel() * t.element_size() for name, t in state.items() if name not in checkpoint.masks)
@@ -201,12 +214,32 @@ def test_export_step_end_to_end(dense_mlp, pruned_mlp, digits_dir, tmp_path, tes
         out = tmp_path / ("dense" if method == "dense" else "round1")
         # the pruned network's ORT latency is timed beside the dense export's ONNX file
         dense_onnx = [] if method == "dense" else ["--dense-onnx", str(tmp_path / "dense/model.onnx")]
-        code = main([
-            "export", "--checkpoint", str(checkpoint), "--dense-checkpoint", str(dense_mlp), *dense_onnx,
-            "--data", str(digits_dir), "--threads", "1", "--repeats", "5", "--expect-method", method,
-            "--expect-round", str(round_index), "--sparse-out", str(out / "model.safetensors"),
-            "--onnx-out", str(out / "model.onnx"), "--rows-out", str(out / "export.parquet"),
-        ])
+        code = main(
+            [
+                "export",
+                "--checkpoint",
+                str(checkpoint),
+                "--dense-checkpoint",
+                str(dense_mlp),
+                *dense_onnx,
+                "--data",
+                str(digits_dir),
+                "--threads",
+                "1",
+                "--repeats",
+                "5",
+                "--expect-method",
+                method,
+                "--expect-round",
+                str(round_index),
+                "--sparse-out",
+                str(out / "model.safetensors"),
+                "--onnx-out",
+                str(out / "model.onnx"),
+                "--rows-out",
+                str(out / "export.parquet"),
+            ]
+        )
         assert code == 0
         rows.append(out / "export.parquet")
         with torch.inference_mode():
@@ -237,8 +270,14 @@ def test_export_times_the_dense_network_without_its_onnx_file(dense_mlp, pruned_
     from weightmom.steps.export import export_checkpoint
 
     export_checkpoint(
-        checkpoint_path=pruned_mlp, dense_checkpoint_path=dense_mlp, data_dir=digits_dir, threads=1, repeats=1,
-        sparse_out=tmp_path / "m.safetensors", onnx_out=tmp_path / "m.onnx", rows_out=tmp_path / "e.parquet",
+        checkpoint_path=pruned_mlp,
+        dense_checkpoint_path=dense_mlp,
+        data_dir=digits_dir,
+        threads=1,
+        repeats=1,
+        sparse_out=tmp_path / "m.safetensors",
+        onnx_out=tmp_path / "m.onnx",
+        rows_out=tmp_path / "e.parquet",
     )
     row = read_rows([tmp_path / "e.parquet"], EXPORT_SCHEMA).iloc[0]
     assert row["dense_ort_b1_ms"] > 0 and row["latency_runs"] == 1
@@ -246,23 +285,53 @@ def test_export_times_the_dense_network_without_its_onnx_file(dense_mlp, pruned_
 
 
 def test_export_refuses_a_checkpoint_of_another_stage(pruned_mlp, dense_mlp, digits_dir, tmp_path, capsys):
-    code = main([
-        "export", "--checkpoint", str(pruned_mlp), "--dense-checkpoint", str(dense_mlp), "--data", str(digits_dir),
-        "--threads", "1", "--expect-method", "lamp", "--sparse-out", str(tmp_path / "m.safetensors"),
-        "--onnx-out", str(tmp_path / "m.onnx"), "--rows-out", str(tmp_path / "e.parquet"),
-    ])
+    code = main(
+        [
+            "export",
+            "--checkpoint",
+            str(pruned_mlp),
+            "--dense-checkpoint",
+            str(dense_mlp),
+            "--data",
+            str(digits_dir),
+            "--threads",
+            "1",
+            "--expect-method",
+            "lamp",
+            "--sparse-out",
+            str(tmp_path / "m.safetensors"),
+            "--onnx-out",
+            str(tmp_path / "m.onnx"),
+            "--rows-out",
+            str(tmp_path / "e.parquet"),
+        ]
+    )
     assert code == 2 and "expected 'lamp'" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 
 def _row(method: str, seed: int, ms: float, dense_ms: float) -> dict:
     row = {
-        "dataset": "toy", "model": "m", "method": method, "seed": seed, "round": 0 if method == "dense" else 2,
-        "compression_ratio": 1.0 if method == "dense" else 15.0, "params_prunable": 1500, "params_kept": 100,
-        "dense_file_bytes": 6000, "sparse_file_bytes": 6000 if method == "dense" else 1000,
-        "size_ratio": 1.0 if method == "dense" else 6.0, "onnx_bytes": 6100, "onnx_check_images": 256,
-        "onnx_max_abs_logit_diff": 1e-6, "onnx_agreement": 1.0, "latency_threads": 1, "latency_runs": 20,
-        "cpu": "cpu", "torch_version": "t", "onnxruntime_version": "o",
+        "dataset": "toy",
+        "model": "m",
+        "method": method,
+        "seed": seed,
+        "round": 0 if method == "dense" else 2,
+        "compression_ratio": 1.0 if method == "dense" else 15.0,
+        "params_prunable": 1500,
+        "params_kept": 100,
+        "dense_file_bytes": 6000,
+        "sparse_file_bytes": 6000 if method == "dense" else 1000,
+        "size_ratio": 1.0 if method == "dense" else 6.0,
+        "onnx_bytes": 6100,
+        "onnx_check_images": 256,
+        "onnx_max_abs_logit_diff": 1e-6,
+        "onnx_agreement": 1.0,
+        "latency_threads": 1,
+        "latency_runs": 20,
+        "cpu": "cpu",
+        "torch_version": "t",
+        "onnxruntime_version": "o",
     }
     for runtime in ("torch", "ort"):
         for batch in (1, 128):
@@ -272,7 +341,12 @@ def _row(method: str, seed: int, ms: float, dense_ms: float) -> dict:
 
 
 def test_deployment_table_means_over_seeds_dense_first(tmp_path):
-    rows = [_row("dense", 0, 2.0, 2.0), _row("dense", 1, 4.0, 4.0), _row("magnitude", 0, 2.0, 2.2), _row("magnitude", 1, 4.0, 4.0)]
+    rows = [
+        _row("dense", 0, 2.0, 2.0),
+        _row("dense", 1, 4.0, 4.0),
+        _row("magnitude", 0, 2.0, 2.2),
+        _row("magnitude", 1, 4.0, 4.0),
+    ]
     write_rows(rows, EXPORT_SCHEMA, tmp_path / "rows.parquet")
     table = deployment_table(read_rows([tmp_path / "rows.parquet"], EXPORT_SCHEMA), ["m"], ["magnitude"])
     assert list(table["method"]) == ["dense", "magnitude"]
@@ -290,10 +364,24 @@ def test_deployment_and_collect_steps(tmp_path):
     assert main(["collect-exports", "--export-rows", str(rows), "--out", str(tmp_path / "exports.parquet")]) == 0
     assert len(pd.read_parquet(tmp_path / "exports.parquet")) == 2
     prefix = tmp_path / "tables/deployment/toy"
-    assert main([
-        "deployment-table", "--title", "Toy", "--models", "m", "--methods", "magnitude", "--export-rows", str(rows),
-        "--out-prefix", str(prefix),
-    ]) == 0
+    assert (
+        main(
+            [
+                "deployment-table",
+                "--title",
+                "Toy",
+                "--models",
+                "m",
+                "--methods",
+                "magnitude",
+                "--export-rows",
+                str(rows),
+                "--out-prefix",
+                str(prefix),
+            ]
+        )
+        == 0
+    )
     text = prefix.with_suffix(".md").read_text()
     assert text.startswith("# Toy\n") and "1 CPU thread(s) of cpu" in text
     assert list(pd.read_csv(prefix.with_suffix(".csv"))["method"]) == ["dense", "magnitude"]
@@ -329,11 +417,16 @@ def test_the_workflow_exports_each_tables_dense_and_final_networks(tmp_path):
     assert plan.returncode == 0, plan.stderr
     planned = {
         part.strip()
-        for line in plan.stdout.splitlines() if line.strip().startswith("output:")
+        for line in plan.stdout.splitlines()
+        if line.strip().startswith("output:")
         for part in line.split(":", 1)[1].split(",")
     }
     stage = "results/demo/runs/digits/mlp/seed0/magnitude/round1"
     assert planned == {
-        f"{stage}/model.safetensors", f"{stage}/model.onnx", f"{stage}/export.parquet", "results/demo/exports.parquet",
-        "results/demo/tables/deployment/digits.md", "results/demo/tables/deployment/digits.csv",
+        f"{stage}/model.safetensors",
+        f"{stage}/model.onnx",
+        f"{stage}/export.parquet",
+        "results/demo/exports.parquet",
+        "results/demo/tables/deployment/digits.md",
+        "results/demo/tables/deployment/digits.csv",
     }

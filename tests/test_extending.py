@@ -48,7 +48,9 @@ def test_the_guides_example_method_computes_its_documented_score(tmp_path, monke
     split = Split(
         torch.randint(0, 256, (12, 1, 2, 2), dtype=torch.uint8, generator=generator),
         torch.randint(0, 3, (12,), generator=generator),
-        ("0", "1", "2"), torch.zeros(1), torch.ones(1),
+        ("0", "1", "2"),
+        torch.zeros(1),
+        torch.ones(1),
     )
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3, bias=False))
     masks = {"1.weight": torch.rand(3, 4, generator=generator) < 0.8}

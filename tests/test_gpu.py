@@ -23,7 +23,9 @@ from helpers import kill_at_epoch, train_command
 
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU: PyTorch sees none here (make gpu-check on a GPU machine)"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="no CUDA GPU: PyTorch sees none here (make gpu-check on a GPU machine)"
+    ),
 ]
 
 RECIPE = Recipe(epochs=2, batch_size=64, lr=0.1, momentum=0.9, weight_decay=5e-3, lr_schedule="constant")
@@ -54,15 +56,28 @@ def test_masks_stay_exactly_zero_under_bf16_autocast_and_channels_last(digits_tr
 
 
 def _train_command(data: Path, out: Path) -> list[str]:
-    recipe = {"epochs": 40, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0005, "lr_schedule": "cosine"}
-    return train_command(data, out, recipe, seed=0, device="cuda", threads=2,
-                         accelerator={"channels_last": True, "bf16_autocast": True})
+    recipe = {
+        "epochs": 40,
+        "batch_size": 64,
+        "lr": 0.05,
+        "momentum": 0.9,
+        "weight_decay": 0.0005,
+        "lr_schedule": "cosine",
+    }
+    return train_command(
+        data, out, recipe, seed=0, device="cuda", threads=2, accelerator={"channels_last": True, "bf16_autocast": True}
+    )
 
 
 def _test_metrics(checkpoint: Path, data: Path, device: str) -> pd.Series:
     out = checkpoint.parent / f"metrics-{device}.parquet"
-    evaluate_checkpoint(checkpoint_path=checkpoint, data_dir=data, device=device, metrics_out=out,
-                        layers_out=checkpoint.parent / f"layers-{device}.parquet")
+    evaluate_checkpoint(
+        checkpoint_path=checkpoint,
+        data_dir=data,
+        device=device,
+        metrics_out=out,
+        layers_out=checkpoint.parent / f"layers-{device}.parquet",
+    )
     return pd.read_parquet(out).iloc[0]
 
 

@@ -29,7 +29,9 @@ def test_without_a_gpu_it_says_so_and_exits_0():
 
 
 def test_the_benchmark_runs_through_on_the_cpu():
-    run = subprocess.run([sys.executable, BENCHMARK, "--device", "cpu", "--quick"], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, BENCHMARK, "--device", "cpu", "--quick"], capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert re.search(r"trainer / plain loop .*\n\s+ratio \d\.\d{3}\s+IQR", run.stdout)
     for model in ("alexnet", "vgg16_bn", "resnet50", "resnet20"):

@@ -30,7 +30,9 @@ time.sleep(120)
 def _holder(lock_dir: Path, ids: str, jobs_per_gpu: int = 1) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(lock_dir), ids, str(jobs_per_gpu)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -118,8 +120,23 @@ def test_auto_without_a_gpu_is_the_cpu_and_cuda_is_an_error(monkeypatch):
 
 def test_jobs_per_gpu_reaches_the_steps_from_the_environment(monkeypatch):
     monkeypatch.setenv("WEIGHTMOM_JOBS_PER_GPU", "3")
-    args = _parser().parse_args(["evaluate", "--threads", "1", "--device", "auto", "--checkpoint", "c", "--data", "d",
-                                 "--metrics-out", "m", "--layers-out", "l"])
+    args = _parser().parse_args(
+        [
+            "evaluate",
+            "--threads",
+            "1",
+            "--device",
+            "auto",
+            "--checkpoint",
+            "c",
+            "--data",
+            "d",
+            "--metrics-out",
+            "m",
+            "--layers-out",
+            "l",
+        ]
+    )
     assert args.jobs_per_gpu == 3
 
 

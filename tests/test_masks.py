@@ -65,4 +65,6 @@ def test_prunable_parameters_are_conv_and_linear_weights_only():
     assert names and all(name.endswith(".weight") for name in names)
     conv_linear = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
     assert names == conv_linear
-    assert count_kept(full_masks(prunable_parameters(model))) == sum(p.numel() for p in prunable_parameters(model).values())
+    assert count_kept(full_masks(prunable_parameters(model))) == sum(
+        p.numel() for p in prunable_parameters(model).values()
+    )

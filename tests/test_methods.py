@@ -11,7 +11,14 @@ import torch
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.masks import full_masks
 from weightmom.pruning import (
-    Pruner, ScoringContext, build_pruner, keep_counts, options_schema, pruner_names, register_pruner, registry,
+    Pruner,
+    ScoringContext,
+    build_pruner,
+    keep_counts,
+    options_schema,
+    pruner_names,
+    register_pruner,
+    registry,
 )
 from weightmom.pruning import scores as score_functions
 from weightmom.recipe import Recipe
@@ -38,7 +45,9 @@ def test_lamp_masks_differ_from_global_magnitude_by_hand():
     masks = build_pruner("lamp", {}).prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), 4)
     # LAMP: a -> 1/14, 4/13, 1; b -> 100/1121, 121/1021, 1: the two lowest are a[0] and b[0]
     assert masks["a"].tolist() == [False, True, True] and masks["b"].tolist() == [False, True, True]
-    magnitude = build_pruner("global_magnitude", {}).prune(ScoringContext(params, full_masks(params), {}, torch.Generator()), 4)
+    magnitude = build_pruner("global_magnitude", {}).prune(
+        ScoringContext(params, full_masks(params), {}, torch.Generator()), 4
+    )
     assert magnitude["a"].tolist() == [False, False, True] and magnitude["b"].tolist() == [True, True, True]
 
 
@@ -90,7 +99,16 @@ def test_rewinding_learning_rates():
 
 
 def test_every_method_has_an_options_schema_with_defaults():
-    assert set(pruner_names()) >= {"weightmom", "magnitude", "global_magnitude", "random", "lottery", "lr_rewind", "gmp", "lamp"}
+    assert set(pruner_names()) >= {
+        "weightmom",
+        "magnitude",
+        "global_magnitude",
+        "random",
+        "lottery",
+        "lr_rewind",
+        "gmp",
+        "lamp",
+    }
     for name in pruner_names():
         schema = options_schema(name)
         assert schema["additionalProperties"] is False
@@ -102,7 +120,11 @@ def test_every_method_has_an_options_schema_with_defaults():
 
 def test_defaults_are_filled_and_bad_options_named():
     assert build_pruner("weightmom", {}).options == {
-        "score": "momentum", "allocation": "score_budget", "beta": 0.5, "granularity": "round", "min_density": 0.02,
+        "score": "momentum",
+        "allocation": "score_budget",
+        "beta": 0.5,
+        "granularity": "round",
+        "min_density": 0.02,
     }
     default = build_pruner("weightmom", {})
     assert (default.density_exponent, default.statistic) == (1.0, "optimizer_momentum")
@@ -132,7 +154,9 @@ def _two_rounds(name):
     """Digest of a method's masks over two rounds (1516 weights, keeping 1000 then 400; the
     weights move between rounds; momentum buffers given; each round's generator seeded)."""
     torch.manual_seed(11)
-    layers = torch.nn.ModuleDict({"a": torch.nn.Linear(30, 40), "b": torch.nn.Conv2d(3, 8, 3), "c": torch.nn.Linear(20, 5)})
+    layers = torch.nn.ModuleDict(
+        {"a": torch.nn.Linear(30, 40), "b": torch.nn.Conv2d(3, 8, 3), "c": torch.nn.Linear(20, 5)}
+    )
     params = {f"{n}.weight": layer.weight for n, layer in layers.items()}
     momentum = {n: torch.randn_like(p) * 0.1 for n, p in params.items()}
     pruner = build_pruner(name, {})
@@ -170,12 +194,22 @@ def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digit
     params = _params(a=[-5.0, 1.0, 2.0, -1.0])
     context = ScoringContext(params, full_masks(params), {}, torch.Generator())
     assert build_pruner("toy_largest", {}).prune(context, 2)["a"].tolist() == [
-        False, True, True, False,
+        False,
+        True,
+        True,
+        False,
     ]
     prune_round(
-        checkpoint_path=dense_mlp, data_dir=digits_dir, method="toy", pruner_name="toy_largest", pruner_options={},
-        pruning={"target_compression": 4, "rounds": 1, "schedule": "geometric"}, round_index=1,
-        recipe={**FAST_RECIPE, "epochs": 1}, device="cpu", out=tmp_path / "toy.pt",
+        checkpoint_path=dense_mlp,
+        data_dir=digits_dir,
+        method="toy",
+        pruner_name="toy_largest",
+        pruner_options={},
+        pruning={"target_compression": 4, "rounds": 1, "schedule": "geometric"},
+        round_index=1,
+        recipe={**FAST_RECIPE, "epochs": 1},
+        device="cpu",
+        out=tmp_path / "toy.pt",
     )
     checkpoint = load_checkpoint(tmp_path / "toy.pt")
     assert checkpoint.meta["method"] == "toy"
@@ -191,14 +225,28 @@ def test_lottery_round_through_the_pipeline_rewinds_to_the_dense_snapshot(digits
 
     dense = tmp_path / "dense.pt"
     train_dense(
-        data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe={**FAST_RECIPE, "epochs": 3},
-        snapshot_epochs=[1], device="cpu", out=dense,
+        data_dir=digits_dir,
+        dataset="digits",
+        model_name="mlp",
+        seed=0,
+        recipe={**FAST_RECIPE, "epochs": 3},
+        snapshot_epochs=[1],
+        device="cpu",
+        out=dense,
     )
     assert set(load_checkpoint(dense).snapshots) == {1}
     prune_round(
-        checkpoint_path=dense, data_dir=digits_dir, method="lottery", pruner_name="lottery",
-        pruner_options={"rewind_epoch": 1}, pruning={"target_compression": 4, "rounds": 2, "schedule": "geometric"},
-        round_index=1, recipe={**FAST_RECIPE, "epochs": 1}, dense_checkpoint_path=dense,
-        dense_recipe={**FAST_RECIPE, "epochs": 3}, device="cpu", out=tmp_path / "round1.pt",
+        checkpoint_path=dense,
+        data_dir=digits_dir,
+        method="lottery",
+        pruner_name="lottery",
+        pruner_options={"rewind_epoch": 1},
+        pruning={"target_compression": 4, "rounds": 2, "schedule": "geometric"},
+        round_index=1,
+        recipe={**FAST_RECIPE, "epochs": 1},
+        dense_checkpoint_path=dense,
+        dense_recipe={**FAST_RECIPE, "epochs": 3},
+        device="cpu",
+        out=tmp_path / "round1.pt",
     )
     assert load_checkpoint(tmp_path / "round1.pt").meta["round"] == 1

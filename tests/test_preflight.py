@@ -4,7 +4,6 @@ warning when `device: auto` finds no GPU, and the stop when a config needs one."
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,7 +27,9 @@ def test_the_paper_plan_counts_each_training_job_once():
     # 2 datasets x 3 models x 3 seeds; the ablation's VGG16-BN runs are the CIFAR-10 table's
     assert len(dense) == 18 and {job.epochs for job in dense} == {160}
     compared = len(config["tables"]["cifar10"]["methods"])
-    ablation_only = len(set(config["tables"]["cifar10_ablation"]["methods"]) - set(config["tables"]["cifar10"]["methods"]))
+    ablation_only = len(
+        set(config["tables"]["cifar10_ablation"]["methods"]) - set(config["tables"]["cifar10"]["methods"])
+    )
     assert len(rounds) == (18 * compared + 3 * ablation_only) * 8
     assert len({(j.dataset, j.model, j.seed, j.stage) for j in plan}) == len(plan)
 

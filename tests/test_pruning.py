@@ -14,7 +14,13 @@ from weightmom.models import build_model, prunable_parameters
 from weightmom.pruning import ScoringContext, build_pruner, keep_counts
 from weightmom.pruning.allocation import ALLOCATIONS, allocate, bounded_proportional, proportional_removal
 
-WEIGHTMOM_OPTIONS = {"score": "momentum", "allocation": "levelling", "beta": 0.5, "granularity": "round", "min_density": 0.0}
+WEIGHTMOM_OPTIONS = {
+    "score": "momentum",
+    "allocation": "levelling",
+    "beta": 0.5,
+    "granularity": "round",
+    "min_density": 0.0,
+}
 
 
 def _layers(seed=0):
@@ -164,7 +170,9 @@ def test_levelling_is_uniform_from_a_dense_start():
     params = _trained_looking_resnet20()
     pruner = build_pruner("weightmom", {"allocation": "levelling", "min_density": 0.0})
     masks = full_masks(params)
-    masks = pruner.prune(ScoringContext(params, masks, pruner.init_state(params), _generator()), count_total(masks) // 3)
+    masks = pruner.prune(
+        ScoringContext(params, masks, pruner.init_state(params), _generator()), count_total(masks) // 3
+    )
     densities = [float(m.float().mean()) for m in masks.values()]
     assert max(densities) - min(densities) < 0.001
 
@@ -191,7 +199,9 @@ def test_global_scaled_with_zero_exponent_is_the_global_ranking():
     generator = torch.Generator().manual_seed(3)
     masks = [torch.rand(300, generator=generator) < p for p in (0.9, 0.5, 0.2)]
     scores = [torch.rand(300, generator=generator) * scale for scale in (1.0, 2.0, 0.5)]
-    assert allocate("global_scaled", scores, masks, 200, 0.0, exponent=0.0) == allocate("global", scores, masks, 200, 0.0)
+    assert allocate("global_scaled", scores, masks, 200, 0.0, exponent=0.0) == allocate(
+        "global", scores, masks, 200, 0.0
+    )
     scaled = allocate("global_scaled", scores, masks, 200, 0.0, exponent=1.0)
     assert scaled[2] > allocate("global", scores, masks, 200, 0.0)[2]  # the sparsest layer is protected
 
@@ -268,8 +278,16 @@ def test_geometric_schedule_keeps_the_same_fraction_each_round():
         ("nosuch", {}, "unknown pruner 'nosuch'"),
         ("weightmom", {**WEIGHTMOM_OPTIONS, "beta": 1.5}, "beta"),
         ("weightmom", {"allocation": "relative"}, "relative"),
-        ("weightmom", {"allocation": "uniform", "density_exponent": 1.0}, "option density_exponent: 1.0 is not allowed together"),
-        ("weightmom", {"allocation": "global_scaled", "statistic": "optimizer_momentum"}, "option statistic: 'optimizer_momentum' is not allowed"),
+        (
+            "weightmom",
+            {"allocation": "uniform", "density_exponent": 1.0},
+            "option density_exponent: 1.0 is not allowed together",
+        ),
+        (
+            "weightmom",
+            {"allocation": "global_scaled", "statistic": "optimizer_momentum"},
+            "option statistic: 'optimizer_momentum' is not allowed",
+        ),
     ],
 )
 def test_bad_pruner_settings_name_the_culprit(name, options, message):

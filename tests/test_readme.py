@@ -28,7 +28,10 @@ def test_blocks_are_checked_and_rewritten_from_the_tables(tmp_path):
     stale = _script("--check", "--readme", readme, "--root", tmp_path)
     assert stale.returncode == 1 and "t/one.md differs" in stale.stderr
     assert _script("--readme", readme, "--root", tmp_path).returncode == 0
-    assert readme.read_text() == "Intro.\n<!-- table: t/one.md -->\n| a | b |\n|:--|--:|\n| x | 1 |\n<!-- end table -->\nOutro.\n"
+    assert (
+        readme.read_text()
+        == "Intro.\n<!-- table: t/one.md -->\n| a | b |\n|:--|--:|\n| x | 1 |\n<!-- end table -->\nOutro.\n"
+    )
     assert _script("--check", "--readme", readme, "--root", tmp_path).returncode == 0
     (tmp_path / "t/one.md").unlink()
     missing = _script("--check", "--readme", readme, "--root", tmp_path)
@@ -37,7 +40,11 @@ def test_blocks_are_checked_and_rewritten_from_the_tables(tmp_path):
 
 def test_the_readme_embeds_every_experiments_tables():
     text = (REPO / "README.md").read_text()
-    for path in ("results/demo/tables/digits.md", "results/demo/tables/digits_ablation.md", "results/cifar10-cpu/tables/cifar10_jpeg.md"):
+    for path in (
+        "results/demo/tables/digits.md",
+        "results/demo/tables/digits_ablation.md",
+        "results/cifar10-cpu/tables/cifar10_jpeg.md",
+    ):
         assert f"<!-- table: {path} -->" in text
 
 
@@ -76,7 +83,9 @@ def test_the_readmes_hand_run_commands_work(tmp_path):
         assert run.returncode == 0, f"{command}\n{run.stderr[-2000:]}"
         outputs.append(run.stdout)
     round1 = tmp_path / "results/mine/runs/digits/cnn/seed0/magnitude/round1"
-    assert {"checkpoint.pt", "settings.json", "metrics.parquet", "layers.parquet", "curve.parquet"} <= {p.name for p in round1.iterdir()}
+    assert {"checkpoint.pt", "settings.json", "metrics.parquet", "layers.parquet", "curve.parquet"} <= {
+        p.name for p in round1.iterdir()
+    }
     shown = outputs[4]
     assert "method magnitude, seed 0, round 1" in shown and "compression 4.00x" in shown and "test top-1 (%)" in shown
     assert "show" in outputs[5] and "compare" in outputs[5]

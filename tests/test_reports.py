@@ -17,11 +17,16 @@ from helpers import metric_row
 @pytest.fixture
 def row_files(tmp_path):
     rows = [
-        metric_row("net", "dense", 0, 0, 0.90, 1.0), metric_row("net", "dense", 1, 0, 0.92, 1.0),
-        metric_row("net", "wm", 0, 1, 0.89, 4.0), metric_row("net", "wm", 0, 2, 0.88, 15.0),
-        metric_row("net", "wm", 1, 1, 0.91, 4.0), metric_row("net", "wm", 1, 2, 0.86, 15.0),
-        metric_row("net", "mag", 0, 1, 0.85, 4.0), metric_row("net", "mag", 0, 2, 0.80, 15.0),
-        metric_row("net", "mag", 1, 1, 0.87, 4.0), metric_row("net", "mag", 1, 2, 0.82, 15.0),
+        metric_row("net", "dense", 0, 0, 0.90, 1.0),
+        metric_row("net", "dense", 1, 0, 0.92, 1.0),
+        metric_row("net", "wm", 0, 1, 0.89, 4.0),
+        metric_row("net", "wm", 0, 2, 0.88, 15.0),
+        metric_row("net", "wm", 1, 1, 0.91, 4.0),
+        metric_row("net", "wm", 1, 2, 0.86, 15.0),
+        metric_row("net", "mag", 0, 1, 0.85, 4.0),
+        metric_row("net", "mag", 0, 2, 0.80, 15.0),
+        metric_row("net", "mag", 1, 1, 0.87, 4.0),
+        metric_row("net", "mag", 1, 2, 0.82, 15.0),
     ]
     paths = []
     for i, row in enumerate(rows):
@@ -33,8 +38,15 @@ def row_files(tmp_path):
 
 def _table(row_files, tmp_path, kind="paper", tolerance=1.0, options=None):
     reports.make_table(
-        title="Toy", kind=kind, metric_rows=row_files, models=["net"], methods=["wm", "mag"], target_compression=15,
-        tolerance=tolerance, method_options=options or {}, out_prefix=tmp_path / "t/toy",
+        title="Toy",
+        kind=kind,
+        metric_rows=row_files,
+        models=["net"],
+        methods=["wm", "mag"],
+        target_compression=15,
+        tolerance=tolerance,
+        method_options=options or {},
+        out_prefix=tmp_path / "t/toy",
     )
     return pd.read_parquet(tmp_path / "t/toy.parquet")
 
@@ -66,7 +78,12 @@ def test_max_compression_within_tolerance_by_hand(row_files, tmp_path):
 
 
 def test_latex_table_is_booktabs_and_ablation_shows_options(row_files, tmp_path):
-    _table(row_files, tmp_path, kind="ablation", options={"wm": {"pruner": "weightmom", "beta": 0.5}, "mag": {"pruner": "magnitude"}})
+    _table(
+        row_files,
+        tmp_path,
+        kind="ablation",
+        options={"wm": {"pruner": "weightmom", "beta": 0.5}, "mag": {"pruner": "magnitude"}},
+    )
     tex = (tmp_path / "t/toy.tex").read_text()
     lines = tex.splitlines()
     assert lines[2].startswith(r"\begin{tabular}{llll") and r"\toprule" in lines and r"\bottomrule" in lines
@@ -88,21 +105,35 @@ def test_single_seed_markdown_keeps_each_columns_decimals(row_files, tmp_path):
     assert cells[0][4] == "-" and cells[0][5] == "reference" and cells[1][5] == "-8.00"  # one seed, no predictions
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex here (apt-get install texlive-latex-recommended)")
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None, reason="no pdflatex here (apt-get install texlive-latex-recommended)"
+)
 def test_the_latex_table_compiles(row_files, tmp_path):
     _table(row_files, tmp_path, kind="ablation", options={"wm": {"beta": 0.5}})
-    document = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{toy.tex}\n\\end{document}\n"
+    document = (
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{toy.tex}\n\\end{document}\n"
+    )
     (tmp_path / "t/doc.tex").write_text(document)
-    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path / "t",
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path / "t",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout[-3000:]
     assert (tmp_path / "t/doc.pdf").exists()
 
 
 def test_collect_gives_every_method_its_round_zero(row_files, tmp_path):
     reports.collect(
-        metric_rows=row_files, layer_rows=[], methods=["wm", "mag"], metrics_out=tmp_path / "m.parquet",
-        layers_out=tmp_path / "l.parquet", summary_json=tmp_path / "s.json", summary_csv=tmp_path / "s.csv",
+        metric_rows=row_files,
+        layer_rows=[],
+        methods=["wm", "mag"],
+        metrics_out=tmp_path / "m.parquet",
+        layers_out=tmp_path / "l.parquet",
+        summary_json=tmp_path / "s.json",
+        summary_csv=tmp_path / "s.csv",
     )
     frame = pd.read_parquet(tmp_path / "m.parquet")
     assert len(frame) == 2 * 2 * 3  # methods x seeds x rounds 0..2
@@ -126,8 +157,19 @@ def test_density_figure_from_layer_rows(tmp_path):
     for method, densities in (("wm", [0.5, 0.1, 0.02]), ("mag", [0.2, 0.2, 0.2])):
         for round_index, scale in ((1, 2.0), (2, 1.0)):
             rows = [
-                {"dataset": "toy", "model": "net", "method": method, "seed": 0, "round": round_index, "layer": f"l{i}.weight",
-                 "numel": 100, "nonzero": round(100 * d * scale), "density": d * scale, "flops_dense": 1e4, "flops_sparse": 1e4 * d}
+                {
+                    "dataset": "toy",
+                    "model": "net",
+                    "method": method,
+                    "seed": 0,
+                    "round": round_index,
+                    "layer": f"l{i}.weight",
+                    "numel": 100,
+                    "nonzero": round(100 * d * scale),
+                    "density": d * scale,
+                    "flops_dense": 1e4,
+                    "flops_sparse": 1e4 * d,
+                }
                 for i, d in enumerate(densities)
             ]
             path = tmp_path / f"{method}{round_index}.parquet"
@@ -174,14 +216,32 @@ def test_a_single_seed_table_bootstraps_over_the_final_rounds_predictions(row_fi
     for method, wrong in (("wm", 12), ("mag", 20)):  # 88% and 80% on the same 100 images
         predicted = labels.copy()
         predicted[:wrong] = (labels[:wrong] + 1) % 10
-        rows = [{"dataset": "toy", "model": "net", "method": method, "seed": 0, "round": 2, "index": i,
-                 "label": int(label), "predicted": int(guess)} for i, (label, guess) in enumerate(zip(labels, predicted))]
+        rows = [
+            {
+                "dataset": "toy",
+                "model": "net",
+                "method": method,
+                "seed": 0,
+                "round": 2,
+                "index": i,
+                "label": int(label),
+                "predicted": int(guess),
+            }
+            for i, (label, guess) in enumerate(zip(labels, predicted))
+        ]
         files.append(tmp_path / f"{method}-predictions.parquet")
         write_rows(rows, PREDICTION_SCHEMA, files[-1])
     reports.make_table(
-        title="Toy", kind="paper", metric_rows=[row_files[i] for i in (0, 2, 3, 6, 7)], models=["net"],
-        methods=["wm", "mag"], target_compression=15, tolerance=1.0, method_options={},
-        out_prefix=tmp_path / "t/toy", prediction_rows=files,
+        title="Toy",
+        kind="paper",
+        metric_rows=[row_files[i] for i in (0, 2, 3, 6, 7)],
+        models=["net"],
+        methods=["wm", "mag"],
+        target_compression=15,
+        tolerance=1.0,
+        method_options={},
+        out_prefix=tmp_path / "t/toy",
+        prediction_rows=files,
     )
     mag = pd.read_parquet(tmp_path / "t/toy.parquet").set_index("method").loc["mag"]
     assert mag["diff_basis"] == "paired bootstrap over 100 test images"

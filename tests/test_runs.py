@@ -27,8 +27,16 @@ def _prune_chain(dense, digits_dir, out_dir, method="weightmom", pruner="weightm
     for r in range(1, PRUNING["rounds"] + 1):
         out = out_dir / method / f"round{r}" / "checkpoint.pt"
         prune_round(
-            checkpoint_path=previous, data_dir=digits_dir, method=method, pruner_name=pruner, pruner_options=options,
-            pruning=PRUNING, round_index=r, recipe=FINETUNE, device="cpu", out=out,
+            checkpoint_path=previous,
+            data_dir=digits_dir,
+            method=method,
+            pruner_name=pruner,
+            pruner_options=options,
+            pruning=PRUNING,
+            round_index=r,
+            recipe=FINETUNE,
+            device="cpu",
+            out=out,
         )
         previous = out
     return previous
@@ -63,7 +71,9 @@ def test_checkpoint_round_trips_bit_for_bit(dense_mlp, digits_dir, tmp_path):
 def test_same_seed_gives_identical_weights(digits_dir, tmp_path):
     paths = [tmp_path / f"{i}.pt" for i in range(2)]
     for path in paths:
-        train_dense(data_dir=digits_dir, dataset="digits", model_name="mlp", seed=7, recipe=FAST_RECIPE, device="cpu", out=path)
+        train_dense(
+            data_dir=digits_dir, dataset="digits", model_name="mlp", seed=7, recipe=FAST_RECIPE, device="cpu", out=path
+        )
     first, second = (load_checkpoint(p).state_dict for p in paths)
     assert all(torch.equal(first[k], second[k]) for k in first)
 
@@ -71,15 +81,24 @@ def test_same_seed_gives_identical_weights(digits_dir, tmp_path):
 def test_metric_rows_follow_the_schema(dense_mlp, digits_dir, tmp_path):
     final = _prune_chain(dense_mlp, digits_dir, tmp_path, "magnitude", "magnitude", {"min_density": 0.0})
     evaluate_checkpoint(
-        checkpoint_path=final, data_dir=digits_dir, device="cpu",
-        metrics_out=tmp_path / "metrics.parquet", layers_out=tmp_path / "layers.parquet",
+        checkpoint_path=final,
+        data_dir=digits_dir,
+        device="cpu",
+        metrics_out=tmp_path / "metrics.parquet",
+        layers_out=tmp_path / "layers.parquet",
     )
     metrics = pq.read_table(tmp_path / "metrics.parquet")
     layers = pq.read_table(tmp_path / "layers.parquet")
     assert metrics.schema.equals(METRIC_SCHEMA) and metrics.num_rows == 1
     assert layers.schema.equals(LAYER_SCHEMA) and layers.num_rows == 3
     row = metrics.to_pylist()[0]
-    assert (row["dataset"], row["model"], row["method"], row["seed"], row["round"]) == ("digits", "mlp", "magnitude", 0, 3)
+    assert (row["dataset"], row["model"], row["method"], row["seed"], row["round"]) == (
+        "digits",
+        "mlp",
+        "magnitude",
+        0,
+        3,
+    )
     assert row["compression_ratio"] == pytest.approx(15, abs=0.01)
     assert row["sparsity"] == pytest.approx(row["target_sparsity"])
     assert row["params_nonzero"] == row["params_total"] - row["params_prunable"] + round(row["params_prunable"] / 15)
@@ -91,8 +110,15 @@ def test_metric_rows_follow_the_schema(dense_mlp, digits_dir, tmp_path):
 def test_round_must_follow_its_predecessor(dense_mlp, digits_dir, tmp_path):
     with pytest.raises(CheckpointError, match="needs round 1"):
         prune_round(
-            checkpoint_path=dense_mlp, data_dir=digits_dir, method="magnitude", pruner_name="magnitude",
-            pruner_options={"min_density": 0.0}, pruning=PRUNING, round_index=2, recipe=FINETUNE, device="cpu",
+            checkpoint_path=dense_mlp,
+            data_dir=digits_dir,
+            method="magnitude",
+            pruner_name="magnitude",
+            pruner_options={"min_density": 0.0},
+            pruning=PRUNING,
+            round_index=2,
+            recipe=FINETUNE,
+            device="cpu",
             out=tmp_path / "x.pt",
         )
     assert not (tmp_path / "x.pt").exists()
@@ -101,7 +127,11 @@ def test_round_must_follow_its_predecessor(dense_mlp, digits_dir, tmp_path):
 def test_digits_split_is_stratified_and_in_the_data_contract(digits_dir):
     import numpy as np
 
-    with np.load(digits_dir / "train.npz") as train, np.load(digits_dir / "val.npz") as val, np.load(digits_dir / "test.npz") as test:
+    with (
+        np.load(digits_dir / "train.npz") as train,
+        np.load(digits_dir / "val.npz") as val,
+        np.load(digits_dir / "test.npz") as test,
+    ):
         assert train["images"].dtype == np.uint8 and train["images"].shape[1:] == (1, 8, 8)
         assert len(train["labels"]) + len(val["labels"]) + len(test["labels"]) == 1797
         assert len(test["labels"]) == 450
@@ -114,12 +144,33 @@ def test_digits_split_is_stratified_and_in_the_data_contract(digits_dir):
 def test_cli_reports_user_errors_without_a_traceback(dense_mlp, tmp_path, capsys):
     from weightmom.cli import main
 
-    code = main([
-        "prune", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(tmp_path), "--method", "m",
-        "--pruner", "magnitude", "--pruner-options", '{"min_density": 0}', "--pruning", '{"target_compression": 15, "rounds": 3, "schedule": "geometric"}',
-        "--round", "1", "--recipe", '{"epochs": 1, "batch_size": 8, "lr": 0.1, "momentum": 0.9, "weight_decay": 0, "lr_schedule": "nope"}',
-        "--threads", "1", "--device", "cpu", "--out", str(tmp_path / "o.pt"),
-    ])
+    code = main(
+        [
+            "prune",
+            "--checkpoint",
+            str(tmp_path / "missing.pt"),
+            "--data",
+            str(tmp_path),
+            "--method",
+            "m",
+            "--pruner",
+            "magnitude",
+            "--pruner-options",
+            '{"min_density": 0}',
+            "--pruning",
+            '{"target_compression": 15, "rounds": 3, "schedule": "geometric"}',
+            "--round",
+            "1",
+            "--recipe",
+            '{"epochs": 1, "batch_size": 8, "lr": 0.1, "momentum": 0.9, "weight_decay": 0, "lr_schedule": "nope"}',
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "o.pt"),
+        ]
+    )
     assert code == 2
     assert "lr_schedule 'nope'" in capsys.readouterr().err
 
@@ -129,8 +180,11 @@ def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(dense_mlp, digits_d
         pytest.skip("a GPU is present")
     with pytest.raises(SpecError, match="device 'cuda' asked for, but PyTorch sees no GPU"):
         evaluate_checkpoint(
-            checkpoint_path=dense_mlp, data_dir=digits_dir, device="cuda",
-            metrics_out=tmp_path / "m.parquet", layers_out=tmp_path / "l.parquet",
+            checkpoint_path=dense_mlp,
+            data_dir=digits_dir,
+            device="cuda",
+            metrics_out=tmp_path / "m.parquet",
+            layers_out=tmp_path / "l.parquet",
         )
     assert not (tmp_path / "m.parquet").exists()
 
@@ -152,11 +206,22 @@ def test_rows_record_the_commit_and_whether_the_tree_was_dirty(digits_dir, tmp_p
         if state == "edited":
             (repo / "code.py").write_text("x = 2\n")  # an uncommitted edit
         checkpoint = tmp_path / state / "checkpoint.pt"
-        train_dense(data_dir=digits_dir, dataset="digits", model_name="mlp", seed=0, recipe={**FAST_RECIPE, "epochs": 1}, device="cpu", out=checkpoint)
+        train_dense(
+            data_dir=digits_dir,
+            dataset="digits",
+            model_name="mlp",
+            seed=0,
+            recipe={**FAST_RECIPE, "epochs": 1},
+            device="cpu",
+            out=checkpoint,
+        )
         (repo / "code.py").write_text("x = 1\n")  # evaluation sees a clean tree: the row keeps the training's state
         evaluate_checkpoint(
-            checkpoint_path=checkpoint, data_dir=digits_dir, device="cpu",
-            metrics_out=tmp_path / state / "metrics.parquet", layers_out=tmp_path / state / "layers.parquet",
+            checkpoint_path=checkpoint,
+            data_dir=digits_dir,
+            device="cpu",
+            metrics_out=tmp_path / state / "metrics.parquet",
+            layers_out=tmp_path / state / "layers.parquet",
         )
         rows[state] = pq.read_table(tmp_path / state / "metrics.parquet").to_pylist()[0]
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()

@@ -21,8 +21,11 @@ RECIPE = {"epochs": 1, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "weight_de
 def _split(images, labels, classes=3):
     """A split whose normalisation is x / 255 (mean 0, std 1)."""
     return Split(
-        torch.tensor(images, dtype=torch.uint8), torch.tensor(labels), tuple(str(c) for c in range(classes)),
-        torch.zeros(1), torch.ones(1),
+        torch.tensor(images, dtype=torch.uint8),
+        torch.tensor(labels),
+        tuple(str(c) for c in range(classes)),
+        torch.zeros(1),
+        torch.ones(1),
     )
 
 
@@ -35,7 +38,10 @@ def _linear(weight):
 
 def _context(model, masks, split, batch_size, seed=0):
     return ScoringContext(
-        params=prunable_parameters(model), masks=masks, network=model, training=TrainingBatches(split, batch_size, seed),
+        params=prunable_parameters(model),
+        masks=masks,
+        network=model,
+        training=TrainingBatches(split, batch_size, seed),
     )
 
 
@@ -86,7 +92,8 @@ def test_snip_over_two_batches_takes_the_gradient_of_the_mean_loss():
     first, second = order[:2], order[2:]
     scores = build_pruner("snip", {"batches": 2}).scores(_context(model, masks, split, batch_size=2))["1.weight"]
     gradient_sum = sum(
-        _hand_scores(WEIGHT, np.ones((3, 4)), [IMAGES[i] for i in half], [LABELS[i] for i in half]) for half in (first, second)
+        _hand_scores(WEIGHT, np.ones((3, 4)), [IMAGES[i] for i in half], [LABELS[i] for i in half])
+        for half in (first, second)
     )
     # |w| * |g1 + g2| / 2 differs from the sum of the |w * g| halves; all four images in one batch is the mean loss
     assert np.allclose(scores.numpy(), _hand_scores(WEIGHT, np.ones((3, 4)), IMAGES, LABELS), rtol=1e-5, atol=1e-7)
@@ -124,7 +131,9 @@ def test_snip_without_training_data_is_a_clear_error():
         build_pruner("snip", {}).prune(ScoringContext(params, full_masks(params)), 2)
     split = _split(IMAGES, LABELS)
     with pytest.raises(SpecError, match="scores with the network, but the pruning round gave it none"):
-        build_pruner("snip", {}).prune(ScoringContext(params, full_masks(params), training=TrainingBatches(split, 4, 0)), 2)
+        build_pruner("snip", {}).prune(
+            ScoringContext(params, full_masks(params), training=TrainingBatches(split, 4, 0)), 2
+        )
     with pytest.raises(SpecError, match="option batches"):
         build_pruner("snip", {"batches": 0})
 
@@ -132,8 +141,16 @@ def test_snip_without_training_data_is_a_clear_error():
 def test_a_snip_round_scores_the_previous_network_on_the_rounds_seeded_batches(dense_mlp, digits_dir, tmp_path):
     pruning = {"target_compression": 4, "rounds": 2, "schedule": "geometric"}
     prune_round(
-        checkpoint_path=dense_mlp, data_dir=digits_dir, method="snip", pruner_name="snip", pruner_options={"batches": 2},
-        pruning=pruning, round_index=1, recipe=RECIPE, device="cpu", out=tmp_path / "round1.pt",
+        checkpoint_path=dense_mlp,
+        data_dir=digits_dir,
+        method="snip",
+        pruner_name="snip",
+        pruner_options={"batches": 2},
+        pruning=pruning,
+        round_index=1,
+        recipe=RECIPE,
+        device="cpu",
+        out=tmp_path / "round1.pt",
     )
     dense = load_checkpoint(dense_mlp)
     network = dense.build()
@@ -143,5 +160,7 @@ def test_a_snip_round_scores_the_previous_network_on_the_rounds_seeded_batches(d
     expected = build_pruner("snip", {"batches": 2}).prune(context, keep)
     pruned = load_checkpoint(tmp_path / "round1.pt").masks
     assert all(torch.equal(pruned[name], expected[name]) for name in expected)
-    magnitude = build_pruner("global_magnitude", {}).prune(ScoringContext(prunable_parameters(network), dense.masks), keep)
+    magnitude = build_pruner("global_magnitude", {}).prune(
+        ScoringContext(prunable_parameters(network), dense.masks), keep
+    )
     assert any(not torch.equal(pruned[name], magnitude[name]) for name in expected), "SNIP chose as |w| does"

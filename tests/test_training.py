@@ -120,11 +120,40 @@ def test_corrupted_resume_state_is_ignored(digits_dir, tmp_path):
 def test_killed_pruning_round_resumes_with_the_same_masks_scores_and_weights(dense_mlp, digits_dir, tmp_path):
     def command(out: Path) -> list[str]:
         return [
-            sys.executable, "-m", "weightmom", "prune", "--checkpoint", str(dense_mlp), "--data", str(digits_dir),
-            "--method", "weightmom", "--pruner", "weightmom",
-            "--pruner-options", json.dumps({"score": "momentum", "allocation": "levelling", "beta": 0.7, "granularity": "epoch", "min_density": 0.02}),
-            "--pruning", json.dumps({"target_compression": 15, "rounds": 2, "schedule": "geometric"}), "--round", "1",
-            "--recipe", json.dumps({**FAST_RECIPE, "epochs": 40}), "--threads", "1", "--device", "cpu", "--out", str(out),
+            sys.executable,
+            "-m",
+            "weightmom",
+            "prune",
+            "--checkpoint",
+            str(dense_mlp),
+            "--data",
+            str(digits_dir),
+            "--method",
+            "weightmom",
+            "--pruner",
+            "weightmom",
+            "--pruner-options",
+            json.dumps(
+                {
+                    "score": "momentum",
+                    "allocation": "levelling",
+                    "beta": 0.7,
+                    "granularity": "epoch",
+                    "min_density": 0.02,
+                }
+            ),
+            "--pruning",
+            json.dumps({"target_compression": 15, "rounds": 2, "schedule": "geometric"}),
+            "--round",
+            "1",
+            "--recipe",
+            json.dumps({**FAST_RECIPE, "epochs": 40}),
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
         ]
 
     reference = tmp_path / "reference/checkpoint.pt"

@@ -12,9 +12,9 @@ import glob
 import os
 import socket
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from weightmom.errors import StorageError
 

@@ -65,7 +65,7 @@ class Checkpoint:
         """The resolved settings that made this checkpoint (empty for one made before they were kept)."""
         return dict(self.meta.get("settings", {}))
 
-    def check_data(self, split: "Split", path: str | Path, data_dir: str | Path) -> None:
+    def check_data(self, split: Split, path: str | Path, data_dir: str | Path) -> None:
         """Refuse a split of another input shape or number of classes than this network takes."""
         if split.input_shape != self.input_shape or split.num_classes != self.num_classes:
             raise CheckpointError(
@@ -74,13 +74,24 @@ class Checkpoint:
             )
 
     def successor(
-        self, state_dict: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], pruner_state: dict[str, torch.Tensor],
-        momentum: dict[str, torch.Tensor], meta: dict[str, Any],
-    ) -> "Checkpoint":
+        self,
+        state_dict: dict[str, torch.Tensor],
+        masks: dict[str, torch.Tensor],
+        pruner_state: dict[str, torch.Tensor],
+        momentum: dict[str, torch.Tensor],
+        meta: dict[str, Any],
+    ) -> Checkpoint:
         """The next round's checkpoint: the same network (model, dataset, input, classes) with new contents."""
         return Checkpoint(
-            model_name=self.model_name, dataset=self.dataset, input_shape=self.input_shape, num_classes=self.num_classes,
-            state_dict=state_dict, masks=masks, pruner_state=pruner_state, meta=meta, momentum=momentum,
+            model_name=self.model_name,
+            dataset=self.dataset,
+            input_shape=self.input_shape,
+            num_classes=self.num_classes,
+            state_dict=state_dict,
+            masks=masks,
+            pruner_state=pruner_state,
+            meta=meta,
+            momentum=momentum,
         )
 
     def build(self, device: torch.device | str = "cpu") -> nn.Module:
@@ -162,8 +173,11 @@ def load_checkpoint(
     )
     meta = checkpoint.meta
     found = {
-        "model": checkpoint.model_name, "dataset": checkpoint.dataset,
-        "seed": meta.get("seed"), "method": meta.get("method"), "round": meta.get("round"),
+        "model": checkpoint.model_name,
+        "dataset": checkpoint.dataset,
+        "seed": meta.get("seed"),
+        "method": meta.get("method"),
+        "round": meta.get("round"),
     }
     expected_values = {"model": model_name, "dataset": dataset, "seed": seed, "method": method, "round": round_index}
     for key, expected in expected_values.items():

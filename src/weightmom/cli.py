@@ -17,8 +17,9 @@ import inspect
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from weightmom import __version__
 from weightmom.errors import SpecError, WeightMomError
@@ -47,20 +48,37 @@ class _Expect(argparse.Action):
         super().__init__(option_strings, "expect", default={}, **kwargs)
         self.key = key
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
-        setattr(namespace, "expect", {**namespace.expect, self.key: values})
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        namespace.expect = {**namespace.expect, self.key: values}
 
 
 def _add_expectations(command: argparse.ArgumentParser, stage: bool = False) -> None:
     """What the input checkpoint must have been made for (its directory's identity)."""
-    command.add_argument("--expect-dataset", action=_Expect, key="dataset", help="refuse a checkpoint made for another dataset")
-    command.add_argument("--expect-model", action=_Expect, key="model_name", help="refuse a checkpoint of another model")
-    command.add_argument("--expect-seed", action=_Expect, key="seed", type=int, help="refuse a checkpoint of another seed")
+    command.add_argument(
+        "--expect-dataset", action=_Expect, key="dataset", help="refuse a checkpoint made for another dataset"
+    )
+    command.add_argument(
+        "--expect-model", action=_Expect, key="model_name", help="refuse a checkpoint of another model"
+    )
+    command.add_argument(
+        "--expect-seed", action=_Expect, key="seed", type=int, help="refuse a checkpoint of another seed"
+    )
     if stage:
         command.add_argument(
-            "--expect-method", action=_Expect, key="method", help="refuse a checkpoint of another method ('dense' for round 0)"
+            "--expect-method",
+            action=_Expect,
+            key="method",
+            help="refuse a checkpoint of another method ('dense' for round 0)",
         )
-        command.add_argument("--expect-round", action=_Expect, key="round_index", type=int, help="refuse a checkpoint of another round")
+        command.add_argument(
+            "--expect-round", action=_Expect, key="round_index", type=int, help="refuse a checkpoint of another round"
+        )
 
 
 def _model_names() -> list[str]:
@@ -132,7 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="step", required=True, parser_class=_StepParser)
 
-    def add(name: str, function: str, help_text: str, threads: bool = False, device: bool = False) -> argparse.ArgumentParser:
+    def add(
+        name: str, function: str, help_text: str, threads: bool = False, device: bool = False
+    ) -> argparse.ArgumentParser:
         """A sub-command bound to `function` ("module:name", imported when it runs), whose
         arguments' dests are that function's keyword names."""
         command = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_HelpWithChoices)
@@ -142,21 +162,30 @@ def _parser() -> argparse.ArgumentParser:
         if device:
             command.add_argument("--device", required=True, help="'auto', 'cpu', 'cuda' or 'cuda:N'")
             command.add_argument(
-                "--jobs-per-gpu", type=int, default=os.environ.get(JOBS_PER_GPU_VARIABLE, "1"),
+                "--jobs-per-gpu",
+                type=int,
+                default=os.environ.get(JOBS_PER_GPU_VARIABLE, "1"),
                 help=f"jobs sharing one GPU at most, for --device auto or cuda (default: ${JOBS_PER_GPU_VARIABLE} or 1)",
             )
         return command
 
     download = add(
-        "download", "weightmom.steps.data:download_data",
+        "download",
+        "weightmom.steps.data:download_data",
         "Fetch a dataset's archive into --raw-dir (the workflow's data/raw/<md5>/) and check its MD5.",
     )
     download.add_argument("--spec", type=_json_object, required=True, help="the dataset's config entry")
     download.add_argument("--raw-dir", required=True)
 
-    prepare = add("prepare", "weightmom.steps.data:prepare_data", "Turn a dataset entry of the config into <out-dir>/{train,val,test}.npz.")
+    prepare = add(
+        "prepare",
+        "weightmom.steps.data:prepare_data",
+        "Turn a dataset entry of the config into <out-dir>/{train,val,test}.npz.",
+    )
     prepare.add_argument("--spec", type=_json_object, required=True, help="the dataset's config entry")
-    prepare.add_argument("--raw-dir", required=True, help="where the source's downloads are (the workflow's data/raw/<md5>)")
+    prepare.add_argument(
+        "--raw-dir", required=True, help="where the source's downloads are (the workflow's data/raw/<md5>)"
+    )
     prepare.add_argument("--out-dir", required=True)
 
     train = add("train", "weightmom.steps.train:train_dense", "Train the dense baseline.", threads=True, device=True)
@@ -171,16 +200,22 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--curve-out", help="the per-epoch curve (Parquet; default: curve.parquet beside --out)")
 
     prune = add(
-        "prune", "weightmom.steps.prune:prune_round", "Prune round r from the checkpoint of round r-1, then fine-tune.",
-        threads=True, device=True,
+        "prune",
+        "weightmom.steps.prune:prune_round",
+        "Prune round r from the checkpoint of round r-1, then fine-tune.",
+        threads=True,
+        device=True,
     )
-    prune.add_argument("--checkpoint", dest="checkpoint_path", required=True, help="round r-1 (the dense checkpoint for r=1)")
+    prune.add_argument(
+        "--checkpoint", dest="checkpoint_path", required=True, help="round r-1 (the dense checkpoint for r=1)"
+    )
     prune.add_argument("--data", dest="data_dir", required=True)
     prune.add_argument("--method", required=True, help="the method's name in the config (used in paths and rows)")
     _listing(prune.add_argument("--pruner", dest="pruner_name", required=True, help="registered pruner"), "pruners")
     prune.add_argument("--pruner-options", type=_json_object, required=True)
     _listing(
-        prune.add_argument("--pruning", type=_json_object, required=True, help="target_compression, rounds, schedule"), "schedules"
+        prune.add_argument("--pruning", type=_json_object, required=True, help="target_compression, rounds, schedule"),
+        "schedules",
     )
     prune.add_argument("--round", dest="round_index", type=int, required=True)
     _listing(prune.add_argument("--recipe", type=_json_object, required=True, help="fine-tuning recipe"), "recipe")
@@ -188,12 +223,17 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--dense-recipe", type=_json_object, help="needed by methods that rewind the learning rate")
     prune.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     prune.add_argument("--out", required=True)
-    prune.add_argument("--curve-out", help="the per-epoch fine-tuning curve (Parquet; default: curve.parquet beside --out)")
+    prune.add_argument(
+        "--curve-out", help="the per-epoch fine-tuning curve (Parquet; default: curve.parquet beside --out)"
+    )
     _add_expectations(prune)
 
     evaluate = add(
-        "evaluate", "weightmom.steps.evaluate:evaluate_checkpoint", "Evaluate a checkpoint into one metric row and its layer rows.",
-        threads=True, device=True,
+        "evaluate",
+        "weightmom.steps.evaluate:evaluate_checkpoint",
+        "Evaluate a checkpoint into one metric row and its layer rows.",
+        threads=True,
+        device=True,
     )
     evaluate.add_argument("--checkpoint", dest="checkpoint_path", required=True)
     evaluate.add_argument("--data", dest="data_dir", required=True)
@@ -203,20 +243,27 @@ def _parser() -> argparse.ArgumentParser:
     _add_expectations(evaluate, stage=True)
 
     export = add(
-        "export", "weightmom.steps.export:export_checkpoint",
+        "export",
+        "weightmom.steps.export:export_checkpoint",
         "Write a checkpoint's sparse weight file and ONNX file (both checked) and its export row: file sizes, "
         "the ONNX check, CPU latency beside the dense network's.",
         threads=True,
     )
     export.add_argument("--checkpoint", dest="checkpoint_path", required=True)
     export.add_argument(
-        "--dense-checkpoint", dest="dense_checkpoint_path", required=True,
+        "--dense-checkpoint",
+        dest="dense_checkpoint_path",
+        required=True,
         help="the dense run of the same model and seed (timed beside it)",
     )
     export.add_argument(
-        "--dense-onnx", dest="dense_onnx_path", help="the dense checkpoint's exported ONNX file (else it is exported again to be timed)"
+        "--dense-onnx",
+        dest="dense_onnx_path",
+        help="the dense checkpoint's exported ONNX file (else it is exported again to be timed)",
     )
-    export.add_argument("--data", dest="data_dir", required=True, help="prepared dataset directory (its test split checks the exports)")
+    export.add_argument(
+        "--data", dest="data_dir", required=True, help="prepared dataset directory (its test split checks the exports)"
+    )
     export.add_argument("--sparse-out", required=True, help="the sparse weight file (.safetensors)")
     export.add_argument("--onnx-out", required=True)
     export.add_argument("--rows-out", required=True, help="the export row (.parquet)")
@@ -224,7 +271,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_expectations(export, stage=True)
 
     collect = add(
-        "collect", "weightmom.reports:collect",
+        "collect",
+        "weightmom.reports:collect",
         "Gather row files into results/<experiment>/metrics.parquet, layers.parquet and curves.parquet.",
     )
     collect.set_defaults(together=("--curves-out", "--curves-csv"))
@@ -239,12 +287,17 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--summary-csv", required=True, help="top-1 vs compression for `dvc plots show`")
     collect.add_argument("--curves-csv", help="fine-tuning curves, mean over seeds, for `dvc plots show`")
 
-    collect_exports = add("collect-exports", "weightmom.reports:collect_exports", "Gather export rows into results/<experiment>/exports.parquet.")
+    collect_exports = add(
+        "collect-exports",
+        "weightmom.reports:collect_exports",
+        "Gather export rows into results/<experiment>/exports.parquet.",
+    )
     collect_exports.add_argument("--export-rows", nargs="+", required=True)
     collect_exports.add_argument("--out", required=True)
 
     deployment = add(
-        "deployment-table", "weightmom.reports:make_deployment_table",
+        "deployment-table",
+        "weightmom.reports:make_deployment_table",
         "Write a table's deployment table (sizes, latency) as <prefix>.md and .csv.",
     )
     deployment.add_argument("--title", required=True)
@@ -259,10 +312,16 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--models", nargs="+", required=True)
     table.add_argument("--methods", nargs="+", required=True)
     table.add_argument("--target-compression", type=float, required=True)
-    table.add_argument("--tolerance", type=float, required=True, help="accuracy drop (points) for the max-compression column")
-    table.add_argument("--method-options", type=_json_object, default={}, help="method -> options, shown in ablation tables")
+    table.add_argument(
+        "--tolerance", type=float, required=True, help="accuracy drop (points) for the max-compression column"
+    )
+    table.add_argument(
+        "--method-options", type=_json_object, default={}, help="method -> options, shown in ablation tables"
+    )
     table.add_argument("--metric-rows", nargs="+", required=True)
-    table.add_argument("--prediction-rows", nargs="*", default=[], help="final rounds' test predictions (paired bootstrap)")
+    table.add_argument(
+        "--prediction-rows", nargs="*", default=[], help="final rounds' test predictions (paired bootstrap)"
+    )
     table.add_argument("--out-prefix", required=True)
 
     figure = add("figure", "weightmom.reports:make_figure", "Plot top-1 against compression for one dataset and model.")
@@ -273,7 +332,8 @@ def _parser() -> argparse.ArgumentParser:
     figure.add_argument("--out", required=True)
 
     density = add(
-        "density-figure", "weightmom.reports:make_density_figure",
+        "density-figure",
+        "weightmom.reports:make_density_figure",
         "Plot each layer's density after the final round, one line per method.",
     )
     density.add_argument("--title", required=True)
@@ -282,7 +342,8 @@ def _parser() -> argparse.ArgumentParser:
     density.add_argument("--out", required=True)
 
     curves = add(
-        "curves-figure", "weightmom.reports:make_curves_figure",
+        "curves-figure",
+        "weightmom.reports:make_curves_figure",
         "Plot validation top-1 over the fine-tuning epochs of every round, one line per method.",
     )
     curves.add_argument("--title", required=True)
@@ -291,29 +352,45 @@ def _parser() -> argparse.ArgumentParser:
     curves.add_argument("--out", required=True)
 
     preflight = add(
-        "preflight", "weightmom.cli:preflight_step",
+        "preflight",
+        "weightmom.cli:preflight_step",
         "Say what device a run's jobs get, before the first; refuse a config that needs a GPU where there is none.",
-        threads=True, device=True,
+        threads=True,
+        device=True,
     )
-    preflight.add_argument("--plan", required=True, help="JSON file: the training jobs still to run (weightmom.plan.PlannedJob)")
+    preflight.add_argument(
+        "--plan", required=True, help="JSON file: the training jobs still to run (weightmom.plan.PlannedJob)"
+    )
     preflight.add_argument("--datasets", type=_json_object, required=True, help="the config's datasets")
-    preflight.add_argument("--data-root", required=True, help="where prepared datasets are (<root>/<dataset>/train.npz)")
+    preflight.add_argument(
+        "--data-root", required=True, help="where prepared datasets are (<root>/<dataset>/train.npz)"
+    )
     preflight.add_argument("--accelerator", type=_json_object, default={})
 
     show = add(
-        "show", "weightmom.show:show",
+        "show",
+        "weightmom.show:show",
         "Print a checkpoint's settings, its masks (density per layer) and its metrics, if it was evaluated.",
     )
     show.add_argument("path", help="a checkpoint file or the folder holding checkpoint.pt")
     show.add_argument("--metrics", dest="metrics_path", help="its metric rows (default: metrics.parquet beside it)")
 
-    compare = add("compare", "weightmom.compare:compare", "Print a table of a results folder's final rounds, one row per method.")
+    compare = add(
+        "compare", "weightmom.compare:compare", "Print a table of a results folder's final rounds, one row per method."
+    )
     compare.add_argument("results_dir", help="a results folder (results/<experiment>), or its metrics.parquet")
     return parser
 
 
 def preflight_step(
-    *, plan: str, datasets: dict[str, Any], data_root: str, accelerator: dict[str, Any], threads: int, device: str, jobs_per_gpu: int
+    *,
+    plan: str,
+    datasets: dict[str, Any],
+    data_root: str,
+    accelerator: dict[str, Any],
+    threads: int,
+    device: str,
+    jobs_per_gpu: int,
 ) -> None:
     from weightmom.plan import PlannedJob
     from weightmom.preflight import preflight

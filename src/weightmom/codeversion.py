@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from weightmom.pruner_files import ENTRY_POINT_GROUP, entry_point_files
@@ -117,12 +117,16 @@ def step_files(step: str, pruner: str | None = None, root: Path = ROOT) -> list[
         roots += [own] if own else [f"{METHODS}.{p.stem}" for p in (root / "pruning" / "methods").glob("*.py")]
     modules = _closure(roots, root) | {parent for module in DISPATCH for parent in _with_parents(module)}
     files = {path for path in (_file(module, root) for module in modules) if path is not None}
-    schemas = {path.with_suffix(".yaml") for path in files if path.parent.name == "methods" and path.with_suffix(".yaml").is_file()}
+    schemas = {
+        path.with_suffix(".yaml")
+        for path in files
+        if path.parent.name == "methods" and path.with_suffix(".yaml").is_file()
+    }
     plugin = set(entry_point_files(pruner)) if pruner is not None and own is None else set()
     return sorted(files | schemas | plugin)
 
 
-@lru_cache(maxsize=None)
+@cache
 def step_digest(step: str, pruner: str | None = None, root: Path = ROOT) -> str:
     """sha256 (16 hex digits) over the relative path and bytes of each of step_files.
     Cached: one workflow run asks for each digest once per job."""

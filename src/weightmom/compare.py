@@ -30,7 +30,9 @@ def final_rounds_table(results_dir: str | Path) -> str:
     path = Path(results_dir)
     metrics_file = path / METRICS_FILE if path.is_dir() else path
     if not metrics_file.exists():
-        raise MetricsError(f"{metrics_file}: not found; compare reads a results folder's collected metrics (results/<experiment>)")
+        raise MetricsError(
+            f"{metrics_file}: not found; compare reads a results folder's collected metrics (results/<experiment>)"
+        )
     frame = read_rows([metrics_file], METRIC_SCHEMA)
     if frame.empty:
         raise MetricsError(f"{metrics_file}: holds no metric rows")
@@ -41,15 +43,23 @@ def final_rounds_table(results_dir: str | Path) -> str:
     shown = pd.concat([dense, final[final["round"] > 0]], ignore_index=True)
     shown = shown.assign(pruned=shown["method"] != DENSE).sort_values(["dataset", "model", "pruned", "method", "seed"])
     rows = [_row(part) for _, part in shown.groupby(["dataset", "model", "pruned", "method"], sort=False)]
-    return tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True, colalign=("left",) * 3 + ("right",) * 5)
+    return tabulate(
+        rows, headers=HEADERS, tablefmt="github", disable_numparse=True, colalign=("left",) * 3 + ("right",) * 5
+    )
 
 
-def _row(rows: "pd.DataFrame") -> list:
+def _row(rows: pd.DataFrame) -> list:
     """One table row from the rows of one method's final round, one per seed."""
     top1 = 100 * rows["top1"]
     spread = f" ± {top1.std():.2f}" if len(rows) > 1 else ""
     first = rows.iloc[0]
     return [
-        first["dataset"], first["model"], first["method"], int(first["round"]), rows["seed"].nunique(),
-        f"{rows['compression_ratio'].mean():.2f}", f"{top1.mean():.2f}{spread}", f"{100 * rows['val_top1'].mean():.2f}",
+        first["dataset"],
+        first["model"],
+        first["method"],
+        int(first["round"]),
+        rows["seed"].nunique(),
+        f"{rows['compression_ratio'].mean():.2f}",
+        f"{top1.mean():.2f}{spread}",
+        f"{100 * rows['val_top1'].mean():.2f}",
     ]

@@ -10,8 +10,8 @@ so an edit to the metric rows must not retrain every model. The curve has its ow
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,7 +49,9 @@ def write_curve(identity: Mapping, records: Sequence[Mapping], path: str | Path)
     epochs = [int(record["epoch"]) for record in records]
     if epochs != list(range(1, len(records) + 1)):
         raise MetricsError(f"{path}: curve records of epochs {epochs}, expected 1..{len(records)} once each")
-    rows = [{"schema_version": CURVE_VERSION, **{key: identity[key] for key in IDENTITY}, **record} for record in records]
+    rows = [
+        {"schema_version": CURVE_VERSION, **{key: identity[key] for key in IDENTITY}, **record} for record in records
+    ]
     table = pa.Table.from_pylist(rows, schema=CURVE_SCHEMA)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

@@ -31,7 +31,9 @@ def prepare(spec: dict[str, Any], raw_dir: str | Path, out_dir: str | Path) -> N
     for name, (images, labels, classes) in splits.items():
         chosen = stratified_indices(labels, subset.get(name), spec.get("split_seed", 0))
         splits[name] = (images[chosen], labels[chosen], classes)
-    splits["train"], splits["val"] = carve_validation(splits["train"], spec.get("val_fraction", 0.1), spec.get("split_seed", 0))
+    splits["train"], splits["val"] = carve_validation(
+        splits["train"], spec.get("val_fraction", 0.1), spec.get("split_seed", 0)
+    )
     train_images = splits["train"][0].astype(np.float32) / 255.0
     mean = train_images.mean(axis=(0, 2, 3)).astype(np.float32)
     std = train_images.std(axis=(0, 2, 3)).astype(np.float32)

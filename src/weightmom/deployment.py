@@ -9,8 +9,8 @@ Written as .md (formatted) and .csv (numeric).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -35,7 +35,9 @@ def deployment_table(rows: pd.DataFrame, models: Sequence[str], methods: Sequenc
     table["seeds"] = grouped["seed"].nunique()
     table["latency_threads"] = grouped["latency_threads"].max()
     table["latency_runs"] = grouped["latency_runs"].min()
-    order = pd.MultiIndex.from_product([models, [DENSE, *[m for m in methods if m != DENSE]]], names=["model", "method"])
+    order = pd.MultiIndex.from_product(
+        [models, [DENSE, *[m for m in methods if m != DENSE]]], names=["model", "method"]
+    )
     return table.reindex(order).dropna(how="all").reset_index()
 
 

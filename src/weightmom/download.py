@@ -69,9 +69,10 @@ def _copy(url: str, target: Path, label: str, timeout: float) -> None:
         length = response.headers.get("Content-Length")
         expected = int(length) if length else None
         received = 0
-        with open(target, "wb") as out, tqdm(
-            total=expected, unit="B", unit_scale=True, desc=label, file=sys.stderr, mininterval=1.0
-        ) as progress:
+        with (
+            open(target, "wb") as out,
+            tqdm(total=expected, unit="B", unit_scale=True, desc=label, file=sys.stderr, mininterval=1.0) as progress,
+        ):
             while True:
                 block = response.read(CHUNK)
                 if not block:

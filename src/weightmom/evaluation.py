@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from weightmom.splits import Split
 from weightmom.models import PRUNABLE_MODULES
+from weightmom.splits import Split
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,15 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO
 
 LOCK_DIR_VARIABLE = "WEIGHTMOM_GPU_LOCKS"
 
 _held: list[IO[bytes]] = []  # open lock files: a slot is held while its file stays open
-_claimed: list["Slot"] = []  # what claim() gave this process: one slot per process
+_claimed: list[Slot] = []  # what claim() gave this process: one slot per process
 
 
 @dataclass(frozen=True)

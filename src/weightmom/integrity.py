@@ -39,7 +39,7 @@ def digest(value: Any) -> str:
     return hasher.hexdigest()
 
 
-def _update(hasher: "hashlib._Hash", value: Any) -> None:
+def _update(hasher: hashlib._Hash, value: Any) -> None:
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu().contiguous()
         hasher.update(f"tensor {tensor.dtype} {tuple(tensor.shape)};".encode())

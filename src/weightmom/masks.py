@@ -7,7 +7,7 @@ the model is a plain dense model, so the forward and backward passes pay nothing
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -47,7 +47,9 @@ class MaskEnforcer:
         else:
             torch._foreach_mul_(*self._with_buffers)
 
-    def _collect_buffers(self, optimizer: torch.optim.Optimizer) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+    def _collect_buffers(
+        self, optimizer: torch.optim.Optimizer
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
         """Weights and momentum buffers in one list, so one fused call masks both.
 
         SGD creates a buffer at its first step and updates it in place from then on, so

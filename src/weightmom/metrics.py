@@ -9,8 +9,9 @@ version, naming the file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -123,14 +124,14 @@ def write_rows(rows: Sequence[Mapping], schema: pa.Schema, path: str | Path) -> 
     write_table(table, path)
 
 
-def write_table(table: "pa.Table | pd.DataFrame", path: str | Path) -> None:
+def write_table(table: pa.Table | pd.DataFrame, path: str | Path) -> None:
     if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
 
-def read_rows(paths: Iterable[str | Path], schema: pa.Schema) -> "pd.DataFrame":
+def read_rows(paths: Iterable[str | Path], schema: pa.Schema) -> pd.DataFrame:
     """Concatenate row files, checking each against `schema` and that no two files hold
     a row of the same checkpoint (or layer, or curve epoch): one copied into another run's
     directory. `schema` may be another module's (weightmom.curves.CURVE_SCHEMA)."""
@@ -159,7 +160,7 @@ def _version(schema: pa.Schema) -> int:
     return int(own) if own is not None else SCHEMA_VERSION
 
 
-def _read_checked(path: Path, schema: pa.Schema) -> "pd.DataFrame":
+def _read_checked(path: Path, schema: pa.Schema) -> pd.DataFrame:
     try:
         table = pq.read_table(path)
     except FileNotFoundError:
@@ -178,7 +179,7 @@ def _read_checked(path: Path, schema: pa.Schema) -> "pd.DataFrame":
         raise MetricsError(f"{path}: columns of the wrong type: {exc}") from None
 
 
-def expand_dense(frame: "pd.DataFrame", methods: Sequence[str]) -> "pd.DataFrame":
+def expand_dense(frame: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
     """Round 0 of every method is the shared dense checkpoint: give each method its copy."""
     import pandas as pd
 

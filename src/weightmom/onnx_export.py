@@ -16,9 +16,9 @@ stores every weight, zeros included: the file is as large as the dense network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import torch
@@ -73,8 +73,15 @@ def write_onnx(model: nn.Module, example: torch.Tensor, path: str | Path, metada
     example = example[:2] if example.shape[0] >= 2 else example.expand(2, *example.shape[1:])
     with torch.no_grad():
         program = torch.onnx.export(
-            model, (example.contiguous(),), None, dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: batch},), external_data=False, verbose=False,
+            model,
+            (example.contiguous(),),
+            None,
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: batch},),
+            external_data=False,
+            verbose=False,
         )
     for key, value in metadata.items():
         program.model.metadata_props[key] = str(value)
@@ -120,4 +127,3 @@ def export_checked(
 
 def _array(images: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(images.detach().cpu().float().numpy())
-

@@ -4,8 +4,9 @@ workflow reads it when it starts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from weightmom.lineage import DENSE
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -31,7 +31,10 @@ def _compression_axis(axes, values: Sequence[float], target: float | None) -> No
     """Log axis of compression ratios, ticked at 1-2-5 steps and at the target, as "15x"."""
     axes.set_xscale("log")
     low, high = min(values), max(values)
-    ticks = sorted({t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if low / 1.05 <= t <= high * 1.05} | ({target} if target else set()))
+    ticks = sorted(
+        {t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if low / 1.05 <= t <= high * 1.05}
+        | ({target} if target else set())
+    )
     axes.xaxis.set_major_locator(FixedLocator(ticks))
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
     axes.xaxis.set_minor_formatter(NullFormatter())
@@ -62,7 +65,9 @@ def accuracy_vs_compression(
         marker, dash = _STYLES[index % len(_STYLES)]
         style = {"marker": marker, "linestyle": dash, "markersize": 4, "label": method}
         line = top.plot(by_round["compression"], top1, **style)
-        top.fill_between(by_round["compression"], top1 - spread, top1 + spread, color=line[0].get_color(), alpha=0.15, linewidth=0)
+        top.fill_between(
+            by_round["compression"], top1 - spread, top1 + spread, color=line[0].get_color(), alpha=0.15, linewidth=0
+        )
         bottom.plot(by_round["compression"], dense - top1, color=line[0].get_color(), **style)
         compressions += list(by_round["compression"])
     top.axhline(dense, color="grey", linestyle="--", linewidth=1, label="dense")
@@ -99,15 +104,23 @@ def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path
         density = final[final["method"] == method].groupby("layer")["density"].mean().reindex(order) * 100
         marker, dash = _STYLES[methods.index(method) % len(_STYLES)]
         offset = (index - (len(shown) - 1) / 2) * width
-        axes.plot([i + offset for i in range(len(order))], density.to_numpy(), marker=marker, linestyle=dash,
-                  markersize=5, label=method)
+        axes.plot(
+            [i + offset for i in range(len(order))],
+            density.to_numpy(),
+            marker=marker,
+            linestyle=dash,
+            markersize=5,
+            label=method,
+        )
     axes.set_yscale("log")
     axes.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
     axes.yaxis.set_minor_formatter(NullFormatter())
     axes.set_xticks(range(len(order)))
     labels = [f"{name.removesuffix('.weight')}\n{weights[name]:,} w" for name in order]
-    axes.set_xticklabels(labels, rotation=60 if len(order) > 8 else 0, ha="right" if len(order) > 8 else "center", fontsize=7)
+    axes.set_xticklabels(
+        labels, rotation=60 if len(order) > 8 else 0, ha="right" if len(order) > 8 else "center", fontsize=7
+    )
     axes.set_xlabel("prunable layer, in network order (name and weight count; methods side by side)")
     axes.set_ylabel("surviving weights (%, log scale)")
     axes.set_title(title)
@@ -116,7 +129,9 @@ def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path
     _save(figure, path)
 
 
-def finetune_curves(steps: pd.DataFrame, dense_top1: float | None, methods: Sequence[str], title: str, path: str | Path) -> None:
+def finetune_curves(
+    steps: pd.DataFrame, dense_top1: float | None, methods: Sequence[str], title: str, path: str | Path
+) -> None:
     """Validation top-1 after every fine-tuning epoch against that epoch counted over the
     rounds one after another (weightmom.reports.finetune_steps: mean over seeds), one line
     per method; dotted guides where a round ends (the next one prunes), the dense model's
@@ -129,8 +144,13 @@ def finetune_curves(steps: pd.DataFrame, dense_top1: float | None, methods: Sequ
             continue
         marker, dash = _STYLES[index % len(_STYLES)]
         axes.plot(
-            rows["step"], rows["val_top1"] * 100, marker=marker, linestyle=dash, markersize=3 if len(rows) <= 60 else 0,
-            linewidth=1.2, label=method,
+            rows["step"],
+            rows["val_top1"] * 100,
+            marker=marker,
+            linestyle=dash,
+            markersize=3 if len(rows) <= 60 else 0,
+            linewidth=1.2,
+            label=method,
         )
         if not ends:  # every method follows the same fine-tuning recipe: the first one's rounds
             ends = rows.groupby("round")["step"].max().sort_index().tolist()
@@ -138,8 +158,16 @@ def finetune_curves(steps: pd.DataFrame, dense_top1: float | None, methods: Sequ
         axes.axvline(end + 0.5, color="grey", linestyle=":", linewidth=0.8)
     starts = [0, *ends[:-1]]
     for number, (begin, end) in enumerate(zip(starts, ends), start=1):
-        axes.text((begin + end + 1) / 2, 1.01, f"round {number}", transform=axes.get_xaxis_transform(),
-                  ha="center", va="bottom", fontsize=7, color="grey")
+        axes.text(
+            (begin + end + 1) / 2,
+            1.01,
+            f"round {number}",
+            transform=axes.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="grey",
+        )
     if dense_top1 is not None:
         axes.axhline(dense_top1 * 100, color="grey", linestyle="--", linewidth=1, label="dense (last epoch)")
     if ends:

@@ -1,16 +1,17 @@
 """What a run says about its device before its first job (the workflow calls it once).
 
-    device cpu          nothing to say
-    auto, a GPU here    the GPUs jobs will spread over
-    auto, no GPU        a warning: training runs on the CPU, with the planned training's
-                        projected time on this machine (weightmom.projection)
-    cuda[:N], no GPU    an error: the config needs a GPU; nothing has been started
+device cpu          nothing to say
+auto, a GPU here    the GPUs jobs will spread over
+auto, no GPU        a warning: training runs on the CPU, with the planned training's
+                    projected time on this machine (weightmom.projection)
+cuda[:N], no GPU    an error: the config needs a GPU; nothing has been started
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 

@@ -3,8 +3,9 @@ fine-tuning) and the accelerator switches that apply only on a GPU."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from weightmom.errors import SpecError
 
@@ -28,7 +29,7 @@ class Augment:
     horizontal_flip: bool = False
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], what: str) -> "Augment":
+    def from_dict(cls, values: Mapping[str, Any], what: str) -> Augment:
         _check_keys(cls, values, what, optional=frozenset({"crop_padding", "horizontal_flip"}))
         augment = cls(**values)
         if not isinstance(augment.crop_padding, int) or augment.crop_padding < 0:
@@ -51,7 +52,7 @@ class Recipe:
     augment: Augment = Augment()
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], what: str = "recipe") -> "Recipe":
+    def from_dict(cls, values: Mapping[str, Any], what: str = "recipe") -> Recipe:
         _check_keys(cls, values, what, optional=frozenset({"lr_milestones", "lr_gamma", "augment"}))
         settings = dict(values)
         settings["augment"] = Augment.from_dict(settings.get("augment", {}), f"{what}.augment")
@@ -82,7 +83,7 @@ class Accelerator:
     compile: bool = False
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], what: str = "accelerator") -> "Accelerator":
+    def from_dict(cls, values: Mapping[str, Any], what: str = "accelerator") -> Accelerator:
         _check_keys(cls, values, what, optional=frozenset({f.name for f in fields(cls)}))
         accelerator = cls(**values)
         for field in fields(cls):

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from weightmom.curves import CURVE_SCHEMA
 from weightmom.lineage import DENSE
-from weightmom.metrics import EXPORT_SCHEMA, LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, expand_dense, read_rows, write_table
+from weightmom.metrics import (
+    EXPORT_SCHEMA,
+    LAYER_SCHEMA,
+    METRIC_SCHEMA,
+    PREDICTION_SCHEMA,
+    expand_dense,
+    read_rows,
+    write_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +44,9 @@ def collect(
     write_table(expand_dense(read_rows(layer_rows, LAYER_SCHEMA), methods), layers_out)
     write_summary(metrics, summary_json, summary_csv)
     if curves_out is not None:
-        curves = read_rows(curve_rows, CURVE_SCHEMA).sort_values(["dataset", "model", "method", "seed", "round", "epoch"])
+        curves = read_rows(curve_rows, CURVE_SCHEMA).sort_values(
+            ["dataset", "model", "method", "seed", "round", "epoch"]
+        )
         write_table(curves.reset_index(drop=True), curves_out)
         write_curves_summary(curves, curves_csv)
 
@@ -48,7 +59,12 @@ def collect_exports(*, export_rows: Sequence[str | Path], out: str | Path) -> No
 
 
 def make_deployment_table(
-    *, title: str, models: Sequence[str], methods: Sequence[str], export_rows: Sequence[str | Path], out_prefix: str | Path
+    *,
+    title: str,
+    models: Sequence[str],
+    methods: Sequence[str],
+    export_rows: Sequence[str | Path],
+    out_prefix: str | Path,
 ) -> None:
     """A table's deployment table: sizes on disk and CPU latency, dense and each method."""
     from weightmom.deployment import deployment_table, write_deployment_files
@@ -84,7 +100,11 @@ def make_table(
 
 
 def make_figure(
-    *, title: str, metric_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path,
+    *,
+    title: str,
+    metric_rows: Sequence[str | Path],
+    methods: Sequence[str],
+    out: str | Path,
     target_compression: float | None = None,
 ) -> None:
     from weightmom.plots import accuracy_vs_compression
@@ -93,13 +113,17 @@ def make_figure(
     accuracy_vs_compression(frame, methods, title, out, target_compression)
 
 
-def make_density_figure(*, title: str, layer_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path) -> None:
+def make_density_figure(
+    *, title: str, layer_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path
+) -> None:
     from weightmom.plots import layer_density
 
     layer_density(read_rows(layer_rows, LAYER_SCHEMA), methods, title, out)
 
 
-def make_curves_figure(*, title: str, curve_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path) -> None:
+def make_curves_figure(
+    *, title: str, curve_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path
+) -> None:
     """Validation top-1 over every fine-tuning epoch, rounds one after another, one line per
     method (mean over seeds); the dense runs' last validation top-1 (mean over seeds) as a
     reference."""
@@ -112,21 +136,25 @@ def make_curves_figure(*, title: str, curve_rows: Sequence[str | Path], methods:
     finetune_curves(finetune_steps(curves), reference, methods, title, out)
 
 
-def finetune_steps(curves: "pd.DataFrame") -> "pd.DataFrame":
+def finetune_steps(curves: pd.DataFrame) -> pd.DataFrame:
     """The fine-tuning epochs (rounds >= 1) of `curves`, mean over seeds, each with `step`:
     its epoch counted over the method's rounds one after another (1..rounds x epochs)."""
     keys = ["dataset", "model", "method", "round", "epoch"]
     tuning = curves[(curves["method"] != DENSE) & (curves["round"] >= 1)]
     means = tuning.groupby(keys, as_index=False).agg(
-        train_loss=("train_loss", "mean"), lr=("lr", "mean"), val_top1=("val_top1", "mean"),
-        val_loss=("val_loss", "mean"), seconds=("seconds", "mean"), seeds=("seed", "nunique"),
+        train_loss=("train_loss", "mean"),
+        lr=("lr", "mean"),
+        val_top1=("val_top1", "mean"),
+        val_loss=("val_loss", "mean"),
+        seconds=("seconds", "mean"),
+        seeds=("seed", "nunique"),
     )
     means = means.sort_values(keys, ignore_index=True)
     means.insert(keys.index("epoch") + 1, "step", means.groupby(keys[:3]).cumcount() + 1)
     return means
 
 
-def write_curves_summary(curves: "pd.DataFrame", csv_out: str | Path) -> None:
+def write_curves_summary(curves: pd.DataFrame, csv_out: str | Path) -> None:
     """What `dvc plots show` draws of the curves: every fine-tuning epoch of every method,
     mean over seeds, against `step` (the epoch over all rounds), with a `panel` column
     (dataset / model) like accuracy.csv. The dense runs are in curves.parquet, not here: their
@@ -139,7 +167,7 @@ def write_curves_summary(curves: "pd.DataFrame", csv_out: str | Path) -> None:
         steps.to_csv(tmp, index=False)
 
 
-def write_summary(metrics: "pd.DataFrame", json_out: str | Path, csv_out: str | Path) -> None:
+def write_summary(metrics: pd.DataFrame, json_out: str | Path, csv_out: str | Path) -> None:
     """What DVC can read (it reads neither Parquet nor nested rows): a JSON of the final
     round per dataset/model/method (`dvc metrics show`) and a CSV of top-1 against
     compression, mean over seeds, for every round, with a `panel` column (dataset / model)
@@ -157,7 +185,9 @@ def write_summary(metrics: "pd.DataFrame", json_out: str | Path, csv_out: str | 
     summary: dict = {}
     for row in final.itertuples():
         summary.setdefault(row.dataset, {}).setdefault(row.model, {})[row.method] = {
-            "round": int(row.round), "compression_ratio": round(float(row.compression_ratio), 4), "top1": round(float(row.top1), 6),
+            "round": int(row.round),
+            "compression_ratio": round(float(row.compression_ratio), 4),
+            "top1": round(float(row.top1), 6),
         }
     atomic_write_text(json_out, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     with atomic_path(csv_out) as tmp:

@@ -24,10 +24,17 @@ METRICS_FILE = "metrics.parquet"
 
 #: metric columns shown, with their labels (accuracies as percentages)
 METRICS_SHOWN = {
-    "top1": "test top-1 (%)", "top5": "test top-5 (%)", "loss": "test loss",
-    "val_top1": "val top-1 (%)", "val_top5": "val top-5 (%)", "val_loss": "val loss",
-    "compression_ratio": "compression (x)", "flops_dense": "FLOPs dense", "flops_sparse": "FLOPs sparse",
-    "train_seconds": "train seconds", "device": "device",
+    "top1": "test top-1 (%)",
+    "top5": "test top-5 (%)",
+    "loss": "test loss",
+    "val_top1": "val top-1 (%)",
+    "val_top5": "val top-5 (%)",
+    "val_loss": "val loss",
+    "compression_ratio": "compression (x)",
+    "flops_dense": "FLOPs dense",
+    "flops_sparse": "FLOPs sparse",
+    "train_seconds": "train seconds",
+    "device": "device",
 }
 PERCENT = {"top1", "top5", "val_top1", "val_top5"}
 
@@ -88,12 +95,16 @@ def _plain(value: Any) -> str:
 
 def _mask_lines(checkpoint: Checkpoint) -> list[str]:
     rows = [
-        [name, mask.numel(), int(mask.sum()), f"{float(mask.float().mean()):.4f}"] for name, mask in checkpoint.masks.items()
+        [name, mask.numel(), int(mask.sum()), f"{float(mask.float().mean()):.4f}"]
+        for name, mask in checkpoint.masks.items()
     ]
     total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
     rows.append(["all prunable", total, kept, f"{kept / total:.4f}"])
     table = tabulate(
-        rows, headers=["layer", "weights", "kept", "density"], tablefmt="simple", disable_numparse=True,
+        rows,
+        headers=["layer", "weights", "kept", "density"],
+        tablefmt="simple",
+        disable_numparse=True,
         colalign=("left", "right", "right", "right"),
     )
     compression = f"  compression {total / kept:.2f}x ({kept} of {total} prunable weights kept)"

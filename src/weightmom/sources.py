@@ -1,11 +1,11 @@
 """Readers that turn a dataset source into uint8 image arrays, one pair per split.
 
-    digits       scikit-learn's bundled 8x8 digits, a stratified train/test split
-    cifar10/100  the official python-format archive (downloaded and checksummed first)
-    imagefolder  class sub-folders of images under <root>/train and <root>/test, as
-                 torchvision's ImageFolder reads them (bring your own images): either a
-                 folder (`root`) or a tar archive of one (`archive`, a path or an address,
-                 with its `md5`), unpacked into data/raw/<md5>/unpacked-<md5>
+digits       scikit-learn's bundled 8x8 digits, a stratified train/test split
+cifar10/100  the official python-format archive (downloaded and checksummed first)
+imagefolder  class sub-folders of images under <root>/train and <root>/test, as
+             torchvision's ImageFolder reads them (bring your own images): either a
+             folder (`root`) or a tar archive of one (`archive`, a path or an address,
+             with its `md5`), unpacked into data/raw/<md5>/unpacked-<md5>
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -160,7 +161,9 @@ def read_imagefolder(spec: dict[str, Any], raw_dir: Path) -> Splits:
     folders = {}
     for split in ("train", "test"):
         if not (root / split).is_dir():
-            raise DataError(f"{root / split}: no such folder; an imagefolder root holds train/<class>/ and test/<class>/")
+            raise DataError(
+                f"{root / split}: no such folder; an imagefolder root holds train/<class>/ and test/<class>/"
+            )
         try:
             folders[split] = ImageFolder(str(root / split))
         except FileNotFoundError as exc:

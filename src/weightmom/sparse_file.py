@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,7 +73,9 @@ def packed_bytes(numel: int, kept: int, itemsize: int) -> int:
     return math.ceil(numel / 8) + kept * itemsize
 
 
-def pack(state_dict: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def pack(
+    state_dict: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The tensors to store and the layout of those stored sparse ({name: {shape, dtype}}).
 
     A masked tensor is stored as mask and values when that is smaller than the tensor
@@ -88,7 +91,11 @@ def pack(state_dict: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tenso
         mask = masks.get(name)
         if mask is not None and mask.shape != tensor.shape:
             raise ValueError(f"mask {name!r} is {tuple(mask.shape)}, its tensor {tuple(tensor.shape)}")
-        if mask is None or packed_bytes(tensor.numel(), int(mask.sum()), tensor.element_size()) >= tensor.numel() * tensor.element_size():
+        if (
+            mask is None
+            or packed_bytes(tensor.numel(), int(mask.sum()), tensor.element_size())
+            >= tensor.numel() * tensor.element_size()
+        ):
             tensors[name] = tensor.clone()
             continue
         flat = mask.detach().cpu().reshape(-1).to(torch.bool)

@@ -42,7 +42,7 @@ class Split:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def to(self, device: torch.device) -> "Split":
+    def to(self, device: torch.device) -> Split:
         return Split(
             self.images.to(device),
             self.labels.to(device),
@@ -84,4 +84,3 @@ def load_split(path: str | Path) -> Split:
         torch.from_numpy(arrays["mean"].astype(np.float32)),
         torch.from_numpy(arrays["std"].astype(np.float32)),
     )
-

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,18 +53,26 @@ def paired_bootstrap(correct: np.ndarray, reference: np.ndarray, seed: int = 0) 
     result = stats.bootstrap(
         (correct.astype(float), reference.astype(float)),
         lambda a, b, axis: (a.mean(axis=axis) - b.mean(axis=axis)) * 100,
-        paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-        confidence_level=CONFIDENCE, random_state=seed,
+        paired=True,
+        vectorized=True,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        confidence_level=CONFIDENCE,
+        random_state=seed,
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def _correct_on_test(predictions: pd.DataFrame | None, model: str, method: str, seed: int, round_index: int) -> np.ndarray | None:
+def _correct_on_test(
+    predictions: pd.DataFrame | None, model: str, method: str, seed: int, round_index: int
+) -> np.ndarray | None:
     if predictions is None:
         return None
     rows = predictions[
-        (predictions["model"] == model) & (predictions["method"] == method)
-        & (predictions["seed"] == seed) & (predictions["round"] == round_index)
+        (predictions["model"] == model)
+        & (predictions["method"] == method)
+        & (predictions["seed"] == seed)
+        & (predictions["round"] == round_index)
     ].sort_values("index")
     return (rows["predicted"] == rows["label"]).to_numpy() if len(rows) else None
 
@@ -77,8 +86,15 @@ def paired_differences(finals: pd.DataFrame, methods: Sequence[str], predictions
         for method, runs in per_model.groupby("method"):
             runs = runs.set_index("seed")
             seeds = sorted(set(runs.index) & set(ref.index))
-            row = {"model": model, "method": method, "reference": reference, "diff_mean": np.nan,
-                   "diff_ci_low": np.nan, "diff_ci_high": np.nan, "diff_basis": ""}
+            row = {
+                "model": model,
+                "method": method,
+                "reference": reference,
+                "diff_mean": np.nan,
+                "diff_ci_low": np.nan,
+                "diff_ci_high": np.nan,
+                "diff_basis": "",
+            }
             if method != reference and seeds:
                 diffs = (runs.loc[seeds, "top1"] - ref.loc[seeds, "top1"]).to_numpy()
                 row["diff_mean"] = float(diffs.mean())
@@ -156,7 +172,12 @@ def _columns(target: float, tolerance: float) -> list[tuple[str, str, int, str]]
         ("drop", "Drop (pts)", 2, "Drop (pts)"),
         ("compression", "Compression (x)", 1, r"Compression ($\times$)"),
         ("flops_reduction", "FLOPs reduction (x)", 1, r"FLOPs red.\ ($\times$)"),
-        ("max_compression", f"Max compression, drop <= {tolerance:g} pt (x)", 1, rf"Max comp., drop $\le$ {tolerance:g} ($\times$)"),
+        (
+            "max_compression",
+            f"Max compression, drop <= {tolerance:g} pt (x)",
+            1,
+            rf"Max comp., drop $\le$ {tolerance:g} ($\times$)",
+        ),
     ]
 
 
@@ -213,7 +234,7 @@ def _cells(
     for key in option_keys:
         shown[escape(key)] = [escape(options.get(m, {}).get(key, "-")) for m in table["method"]]
     for stat, header, digits, latex_header in _columns(target, tolerance):
-        values = table.apply(lambda row: _pm(row, stat, digits, latex), axis=1)
+        values = table.apply(lambda row, stat=stat, digits=digits: _pm(row, stat, digits, latex), axis=1)
         if stat == "top1":
             values = [bold(v) if b else v for v, b in zip(values, table["best"])]
         shown[latex_header if latex else header] = list(values)
@@ -229,22 +250,36 @@ def _cells(
     return shown, 2 + len(option_keys)
 
 
-def to_html(table: pd.DataFrame, title: str, note: str, target: float, tolerance: float,
-            options: Mapping[str, Mapping[str, Any]] = {}) -> str:
+def to_html(
+    table: pd.DataFrame,
+    title: str,
+    note: str,
+    target: float,
+    tolerance: float,
+    options: Mapping[str, Mapping[str, Any]] = {},
+) -> str:
     """The Markdown table's cells as a standalone HTML page (what the Snakemake report shows)."""
     cells = _cells(table, target, tolerance, options, latex=False)[0]
     body = cells.to_html(index=False, escape=True)
     body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", body)
-    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{HTML_STYLE}</head>" \
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{HTML_STYLE}</head>"
         f"<body><h3>{html.escape(title)}</h3>{body}<p>{html.escape(note)}</p></body></html>\n"
+    )
 
 
-def to_markdown(table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]] = {}) -> str:
+def to_markdown(
+    table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]] = {}
+) -> str:
     # tabulate would parse the formatted numbers back and print them its own way (16.4, 19.60)
-    return _cells(table, target, tolerance, options, latex=False)[0].to_markdown(index=False, disable_numparse=True) + "\n"
+    return (
+        _cells(table, target, tolerance, options, latex=False)[0].to_markdown(index=False, disable_numparse=True) + "\n"
+    )
 
 
-def to_latex(table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]] = {}) -> str:
+def to_latex(
+    table: pd.DataFrame, target: float, tolerance: float, options: Mapping[str, Mapping[str, Any]] = {}
+) -> str:
     """A booktabs tabular, ready to paste into a paper (needs \\usepackage{booktabs})."""
     cells, text_columns = _cells(table, target, tolerance, options, latex=True)
     spec = "l" * text_columns + "r" * (len(cells.columns) - text_columns)
@@ -278,7 +313,9 @@ def write_table_files(
         f"an interval that contains 0 means the difference is within the noise. Max compression: the highest "
         f"compression any round reached with an accuracy drop of at most {tolerance:g} point(s)."
     )
-    atomic_write_text(prefix.with_suffix(".md"), f"# {title}\n\n{to_markdown(table, target, tolerance, options)}\n{note}\n")
+    atomic_write_text(
+        prefix.with_suffix(".md"), f"# {title}\n\n{to_markdown(table, target, tolerance, options)}\n{note}\n"
+    )
     atomic_write_text(prefix.with_suffix(".tex"), f"% {title}\n% {note}\n{to_latex(table, target, tolerance, options)}")
     atomic_write_text(prefix.with_suffix(".html"), to_html(table, title, note, target, tolerance, options))
     with atomic_path(prefix.with_suffix(".csv")) as tmp:

@@ -19,10 +19,11 @@ import contextlib
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -147,7 +148,10 @@ class ResumeFile:
             print(f"{self.path}: corrupted resume state (digest mismatch); starting over", file=sys.stderr)
             return None
         if len(state.get("curve", ())) != state.get("epoch"):
-            print(f"{self.path}: resume state without a curve record per epoch (an older version's); starting over", file=sys.stderr)
+            print(
+                f"{self.path}: resume state without a curve record per epoch (an older version's); starting over",
+                file=sys.stderr,
+            )
             return None
         return ResumeState(**{field.name: state[field.name] for field in fields(ResumeState)})
 
@@ -192,7 +196,9 @@ def train(
         model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if on_gpu and accelerator.compile else model
     autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu and accelerator.bf16_autocast else contextlib.nullcontext()
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if on_gpu and accelerator.bf16_autocast
+        else contextlib.nullcontext()
     )
     optimizer = make_optimizer(model, recipe)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate or recipe_schedule(recipe))
@@ -212,8 +218,13 @@ def train(
     if enforcer is not None:
         enforcer.apply()
     progress = tqdm(
-        range(first_epoch, recipe.epochs), desc=description, unit="epoch", file=sys.stderr, mininterval=1.0,
-        initial=first_epoch, total=recipe.epochs,
+        range(first_epoch, recipe.epochs),
+        desc=description,
+        unit="epoch",
+        file=sys.stderr,
+        mininterval=1.0,
+        initial=first_epoch,
+        total=recipe.epochs,
     )
     for epoch in progress:
         rate = float(optimizer.param_groups[0]["lr"])  # what the scheduler set for this epoch

@@ -13,7 +13,6 @@ group: a killed Snakemake's jobs stay in the group recorded in its holder record
 
 from __future__ import annotations
 
-
 import json
 import os
 import shutil
@@ -140,7 +139,9 @@ def clear_stale_lock():
         return
     holders = lock_holders()
     running = processes_here(is_snakemake)
-    running += [(h["pid"], "the run holding the lock") for h in holders if holder_is_alive(h) and h["pid"] not in dict(running)]
+    running += [
+        (h["pid"], "the run holding the lock") for h in holders if holder_is_alive(h) and h["pid"] not in dict(running)
+    ]
     elsewhere = [h for h in holders if holder_is_alive(h) is None]
     if running:
         pids = ", ".join(f"pid {pid} ({command})" for pid, command in running)
@@ -160,7 +161,9 @@ def clear_stale_lock():
             "here, then the same command again.",
             file=sys.stderr,
         )
-    elif orphans := processes_here(is_weightmom_job, groups={h["group"] for h in holders if isinstance(h.get("group"), int)}):
+    elif orphans := processes_here(
+        is_weightmom_job, groups={h["group"] for h in holders if isinstance(h.get("group"), int)}
+    ):
         pids = " ".join(str(pid) for pid, _ in orphans)
         print(
             "weightmom: jobs of a killed Snakemake run still run in this directory: "
@@ -184,6 +187,10 @@ def record_lock_holder():
         return  # --nolock
     pid = os.getpid()
     holder = {
-        "host": socket.gethostname(), "boot": boot_id(), "pid": pid, "start": process_start(pid), "group": os.getpgrp(),
+        "host": socket.gethostname(),
+        "boot": boot_id(),
+        "pid": pid,
+        "start": process_start(pid),
+        "group": os.getpgrp(),
     }
     atomic_write_text(LOCK_DIR / f"{HOLDER_PREFIX}{holder['host']}-{pid}.json", json.dumps(holder))

@@ -5,7 +5,12 @@ from weightmom.pruning import methods  # noqa: F401  (registers the built-in met
 from weightmom.pruning.base import Pruner
 from weightmom.pruning.context import ScoringContext, TrainingBatches
 from weightmom.pruning.registry import (
-    build_pruner, options_schema, pruner_names, register_entry_points, register_pruner, with_defaults,
+    build_pruner,
+    options_schema,
+    pruner_names,
+    register_entry_points,
+    register_pruner,
+    with_defaults,
 )
 from weightmom.pruning.schedule import keep_counts
 

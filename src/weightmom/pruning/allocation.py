@@ -22,7 +22,7 @@ below its floor ceil(min_density * n_l) (a layer already below it loses nothing)
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -43,9 +43,7 @@ def proportional_removal(budget: int, weights: Sequence[float], capacity: Sequen
     (ties to the lower index), so the result sums to `budget` exactly.
     """
     if budget > sum(capacity):
-        raise SpecError(
-            f"cannot remove {budget} weights: the floors leave only {sum(capacity)} removable"
-        )
+        raise SpecError(f"cannot remove {budget} weights: the floors leave only {sum(capacity)} removable")
     shares = [0.0] * len(weights)
     active = [i for i, c in enumerate(capacity) if c > 0 and weights[i] > 0]
     remaining = float(budget)
@@ -79,7 +77,9 @@ def bounded_proportional(total: int, weights: Sequence[float], lower: Sequence[i
     to x_l = c * weights_l: c is found by bisection on sum(clip(c * w_l, lower_l, upper_l)),
     which grows with c, then fractions are rounded by largest remainder (ties to the lower index)."""
     if not sum(lower) <= total <= sum(upper):
-        raise SpecError(f"cannot keep {total} weights between the floors ({sum(lower)}) and the survivors ({sum(upper)})")
+        raise SpecError(
+            f"cannot keep {total} weights between the floors ({sum(lower)}) and the survivors ({sum(upper)})"
+        )
 
     def filled(c: float) -> list[float]:
         return [min(max(c * w, lo), hi) for w, lo, hi in zip(weights, lower, upper)]

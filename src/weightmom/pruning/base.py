@@ -11,7 +11,8 @@ rewind weights before fine-tuning (lottery tickets) or set the fine-tuning learn
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -72,8 +73,13 @@ class Pruner:
         scores = self.scores(cpu)
         statistic = self.layer_statistic(scores, cpu.momentum)
         keep = allocate(
-            self.allocation, [scores[n] for n in names], [cpu.masks[n] for n in names], keep_total, self.min_density,
-            exponent=self.density_exponent, statistic=None if statistic is None else [statistic[n] for n in names],
+            self.allocation,
+            [scores[n] for n in names],
+            [cpu.masks[n] for n in names],
+            keep_total,
+            self.min_density,
+            exponent=self.density_exponent,
+            statistic=None if statistic is None else [statistic[n] for n in names],
         )
         return {n: keep_top(scores[n], cpu.masks[n], k).to(context.masks[n].device) for n, k in zip(names, keep)}
 

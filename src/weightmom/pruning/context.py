@@ -9,9 +9,9 @@ momentum buffers the previous training ended with.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Iterator, Mapping
 
 import torch
 from torch import nn

@@ -11,8 +11,9 @@ installed package outside this one is registered from its entry point
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jsonschema
 import yaml
@@ -30,7 +31,11 @@ def register_pruner(name: str, schema: Mapping[str, Any] | None = None) -> Calla
     def decorate(cls: type[Pruner]) -> type[Pruner]:
         if name in _METHODS:
             raise ValueError(f"pruner {name!r} registered twice")
-        options = schema if schema is not None else yaml.safe_load(Path(inspect.getfile(cls)).with_suffix(".yaml").read_text())
+        options = (
+            schema
+            if schema is not None
+            else yaml.safe_load(Path(inspect.getfile(cls)).with_suffix(".yaml").read_text())
+        )
         cls.name = name
         _METHODS[name] = (cls, dict(options))
         return cls

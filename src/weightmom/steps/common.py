@@ -74,15 +74,26 @@ def run_settings(
 
 
 def checkpoint_meta(
-    identity: dict[str, Any], target_sparsity: float, seconds: float, config_hash: str, device_used: torch.device,
-    code: dict[str, Any], settings: dict[str, Any],
+    identity: dict[str, Any],
+    target_sparsity: float,
+    seconds: float,
+    config_hash: str,
+    device_used: torch.device,
+    code: dict[str, Any],
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
     """A new checkpoint's metadata: its lineage (method, round, seed), what the metric rows
     take from it, and the resolved settings that made it."""
     return {
-        "method": identity["method"], "round": identity["round"], "seed": identity["seed"],
-        "target_sparsity": target_sparsity, "train_seconds": seconds, "config_hash": config_hash,
-        "device": describe_device(device_used), "git_commit": code["git_commit"], "git_dirty": code["git_dirty"],
+        "method": identity["method"],
+        "round": identity["round"],
+        "seed": identity["seed"],
+        "target_sparsity": target_sparsity,
+        "train_seconds": seconds,
+        "config_hash": config_hash,
+        "device": describe_device(device_used),
+        "git_commit": code["git_commit"],
+        "git_dirty": code["git_dirty"],
         "settings": settings,
     }
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from weightmom import datasets
 from weightmom.download import fetch
@@ -12,7 +13,13 @@ from weightmom.sources import archive_address, local_archive
 
 def download_data(spec: Mapping[str, Any], raw_dir: str | Path) -> None:
     """Fetch the dataset's archive into `raw_dir`, verified against its MD5."""
-    fetch(archive_address(spec), local_archive(spec, Path(raw_dir)), spec["md5"], retries=spec["retries"], timeout=spec["timeout"])
+    fetch(
+        archive_address(spec),
+        local_archive(spec, Path(raw_dir)),
+        spec["md5"],
+        retries=spec["retries"],
+        timeout=spec["timeout"],
+    )
 
 
 def prepare_data(spec: Mapping[str, Any], raw_dir: str | Path, out_dir: str | Path) -> None:

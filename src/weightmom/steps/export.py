@@ -12,8 +12,9 @@ the dense network of the same model and seed, measured interleaved in this job.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,14 +70,18 @@ def export_checkpoint(
     images = test.normalise(test.images[:CHECK_IMAGES])
     info = _network_info(checkpoint, test)
     _save_sparse_checked(model, checkpoint, info, images, sparse_out, checkpoint_path)
-    check = export_checked(model, images, onnx_out, {f"weightmom.{name}": str(value) for name, value in info.items()}, threads)
+    check = export_checked(
+        model, images, onnx_out, {f"weightmom.{name}": str(value) for name, value in info.items()}, threads
+    )
     with tempfile.TemporaryDirectory(prefix="weightmom-export-") as scratch:
         dense_file = Path(scratch) / "state_dict.pt"
         torch.save(model.state_dict(), dense_file)
         dense_file_bytes = dense_file.stat().st_size
         networks = {"this": (model, onnx_out)}
         if checkpoint.meta["method"] != DENSE:
-            networks["dense"] = _dense_network(checkpoint, dense_checkpoint_path, dense_onnx_path, images, Path(scratch))
+            networks["dense"] = _dense_network(
+                checkpoint, dense_checkpoint_path, dense_onnx_path, images, Path(scratch)
+            )
         latency = cpu_latency(networks, images, threads=threads, repeats=repeats, budget_s=budget_s)
     latency.setdefault("dense", latency["this"])
     total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
@@ -115,7 +120,11 @@ def _network_info(checkpoint: Checkpoint, test: Split) -> dict[str, Any]:
 
 
 def _save_sparse_checked(
-    model: nn.Module, checkpoint: Checkpoint, info: dict[str, Any], images: torch.Tensor, sparse_out: str | Path,
+    model: nn.Module,
+    checkpoint: Checkpoint,
+    info: dict[str, Any],
+    images: torch.Tensor,
+    sparse_out: str | Path,
     checkpoint_path: str | Path,
 ) -> None:
     """Write the sparse weight file and refuse it unless it loads back to the same outputs, bit for bit."""
@@ -130,13 +139,20 @@ def _save_sparse_checked(
 
 
 def _dense_network(
-    checkpoint: Checkpoint, dense_checkpoint_path: str | Path, dense_onnx_path: str | Path | None, images: torch.Tensor,
+    checkpoint: Checkpoint,
+    dense_checkpoint_path: str | Path,
+    dense_onnx_path: str | Path | None,
+    images: torch.Tensor,
     scratch: Path,
 ) -> tuple[nn.Module, str | Path]:
     """The dense network of the same model and seed, and its ONNX file (exported into `scratch` when not given), to time beside it."""
     dense = load_checkpoint(
-        dense_checkpoint_path, model_name=checkpoint.model_name, dataset=checkpoint.dataset,
-        seed=int(checkpoint.meta["seed"]), method=DENSE, round_index=0,
+        dense_checkpoint_path,
+        model_name=checkpoint.model_name,
+        dataset=checkpoint.dataset,
+        seed=int(checkpoint.meta["seed"]),
+        method=DENSE,
+        round_index=0,
     )
     dense_model = masked_model(dense)
     if dense_onnx_path is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,8 +76,13 @@ def prune_round(
     model = previous.build(target)
     params = prunable_parameters(model)
     round_config = {
-        "method": method, "pruner": pruner_name, "options": dict(pruner_options), "pruning": dict(pruning),
-        "round": round_index, "recipe": dict(recipe), "dense_recipe": dict(dense_recipe or {}),
+        "method": method,
+        "pruner": pruner_name,
+        "options": dict(pruner_options),
+        "pruning": dict(pruning),
+        "round": round_index,
+        "recipe": dict(recipe),
+        "dense_recipe": dict(dense_recipe or {}),
     }
     config_hash = settings_hash(round_config, previous.meta["config_hash"])
     resume = resume_file(out, config_hash)
@@ -86,42 +92,76 @@ def prune_round(
         masks, state = _resumed_masks_and_state(resume, target)
     else:
         state = {name: s.to(target) for name, s in previous.pruner_state.items()} or pruner.init_state(params)
-        masks = _prune_masks(pruner, model, previous, state, keep[round_index], data, run_recipe, seed * 1000 + round_index)
+        masks = _prune_masks(
+            pruner, model, previous, state, keep[round_index], data, run_recipe, seed * 1000 + round_index
+        )
         if pruner.snapshot_epochs():
             _rewind(pruner, pruner_name, model, previous, dense_checkpoint_path)
     trained, momentum = _fine_tune(
-        pruner, model, params, masks, state, data, validation, run_recipe, speed, learning_rate, resume,
-        seed=seed * 1000 + round_index, description=f"{method} round{round_index} {previous.model_name} seed{seed}",
+        pruner,
+        model,
+        params,
+        masks,
+        state,
+        data,
+        validation,
+        run_recipe,
+        speed,
+        learning_rate,
+        resume,
+        seed=seed * 1000 + round_index,
+        description=f"{method} round{round_index} {previous.model_name} seed{seed}",
     )
-    identity = {"dataset": previous.dataset, "model": previous.model_name, "method": method, "seed": seed, "round": round_index}
+    identity = {
+        "dataset": previous.dataset,
+        "model": previous.model_name,
+        "method": method,
+        "seed": seed,
+        "round": round_index,
+    }
     settings = {
-        **identity, "data": str(data_dir), "pruner": pruner_name, "pruner_options": with_defaults(pruner_name, pruner_options),
-        "pruning": {**pruning, "schedule": schedule}, "dense_recipe": dense_recipe, **run_settings(run_recipe, speed, device, target, code),
-        "config_hash": config_hash, "parent": _lineage(checkpoint_path, previous, dense_checkpoint_path),
+        **identity,
+        "data": str(data_dir),
+        "pruner": pruner_name,
+        "pruner_options": with_defaults(pruner_name, pruner_options),
+        "pruning": {**pruning, "schedule": schedule},
+        "dense_recipe": dense_recipe,
+        **run_settings(run_recipe, speed, device, target, code),
+        "config_hash": config_hash,
+        "parent": _lineage(checkpoint_path, previous, dense_checkpoint_path),
     }
     # The curve before the checkpoint: a checkpoint under its final name means both are there.
     write_curve(identity, trained.curve, curve_path(out, curve_out))
-    meta = checkpoint_meta(identity, 1.0 - keep[round_index] / keep[0], trained.seconds, config_hash, target, code, settings)
+    meta = checkpoint_meta(
+        identity, 1.0 - keep[round_index] / keep[0], trained.seconds, config_hash, target, code, settings
+    )
     save_result(previous.successor(model.state_dict(), masks, state, momentum, meta), out)
     resume.clear()
 
 
-def _learning_rate(pruner: Pruner, dense_recipe: Mapping[str, Any] | None, recipe: Recipe) -> Callable[[int], float] | None:
+def _learning_rate(
+    pruner: Pruner, dense_recipe: Mapping[str, Any] | None, recipe: Recipe
+) -> Callable[[int], float] | None:
     """The method's own fine-tuning learning rates (those that rewind it; they need the dense recipe)."""
     if dense_recipe is None:
         return None
     return pruner.learning_rate(Recipe.from_dict(dense_recipe, "dense recipe"), recipe)
 
 
-def _lineage(checkpoint_path: str | Path, previous: Checkpoint, dense_checkpoint_path: str | Path | None) -> dict[str, Any]:
+def _lineage(
+    checkpoint_path: str | Path, previous: Checkpoint, dense_checkpoint_path: str | Path | None
+) -> dict[str, Any]:
     """Where a round came from: its parent checkpoint (and the dense one, for methods that rewind)."""
     return {
-        "checkpoint": str(checkpoint_path), "config_hash": previous.meta["config_hash"],
+        "checkpoint": str(checkpoint_path),
+        "config_hash": previous.meta["config_hash"],
         "dense_checkpoint": None if dense_checkpoint_path is None else str(dense_checkpoint_path),
     }
 
 
-def _load_previous(checkpoint_path: str | Path, method: str, round_index: int, expect: Mapping[str, Any] | None) -> Checkpoint:
+def _load_previous(
+    checkpoint_path: str | Path, method: str, round_index: int, expect: Mapping[str, Any] | None
+) -> Checkpoint:
     """Round r-1's checkpoint (the dense one for round 1), checked against what it must have been made for."""
     previous = load_checkpoint(checkpoint_path, **(expect or {}))
     expected_method = DENSE if round_index == 1 else method
@@ -142,7 +182,13 @@ def _resumed_masks_and_state(resume: ResumeFile, target: torch.device) -> tuple[
 
 
 def _prune_masks(
-    pruner: Pruner, model: nn.Module, previous: Checkpoint, state: Tensors, keep: int, data: Split, recipe: Recipe,
+    pruner: Pruner,
+    model: nn.Module,
+    previous: Checkpoint,
+    state: Tensors,
+    keep: int,
+    data: Split,
+    recipe: Recipe,
     seed: int,
 ) -> Tensors:
     """The round's masks: the previous round's, pruned by the method to `keep` weights. The
@@ -155,8 +201,13 @@ def _prune_masks(
     if pruner.granularity == "round":
         pruner.observe(params, state)
     context = ScoringContext(
-        params=params, masks=masks, state=state, generator=torch.Generator().manual_seed(seed),
-        momentum=previous.momentum, network=model, training=TrainingBatches(data, recipe.batch_size, seed),
+        params=params,
+        masks=masks,
+        state=state,
+        generator=torch.Generator().manual_seed(seed),
+        momentum=previous.momentum,
+        network=model,
+        training=TrainingBatches(data, recipe.batch_size, seed),
     )
     return pruner.prune(context, keep)
 
@@ -191,6 +242,7 @@ def _fine_tune(
 ) -> tuple[Trained, Tensors]:
     """Fine-tune with the masks enforced, the pruner observing at its granularity; the
     training record and the momentum buffers of the prunable weights at the end."""
+
     def observe(*_: int) -> None:
         pruner.observe(params, state)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -76,22 +77,41 @@ def train_dense(
     params = prunable_parameters(model)
     momentum: dict[str, torch.Tensor] = {}
     trained = train(
-        model, data, run_recipe, seed=seed, validation=validation, accelerator=speed, on_epoch=keep_snapshot,
-        resume=resume, extra_state=lambda: {"snapshots": snapshots},
-        on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)), description=f"dense {model_name} seed{seed}",
+        model,
+        data,
+        run_recipe,
+        seed=seed,
+        validation=validation,
+        accelerator=speed,
+        on_epoch=keep_snapshot,
+        resume=resume,
+        extra_state=lambda: {"snapshots": snapshots},
+        on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)),
+        description=f"dense {model_name} seed{seed}",
     )
     identity = {"dataset": dataset, "model": model_name, "method": DENSE, "seed": seed, "round": 0}
     settings = {
-        **identity, "data": str(data_dir), "snapshot_epochs": wanted, **run_settings(run_recipe, speed, device, target, code),
-        "config_hash": config_hash, "parent": None,
+        **identity,
+        "data": str(data_dir),
+        "snapshot_epochs": wanted,
+        **run_settings(run_recipe, speed, device, target, code),
+        "config_hash": config_hash,
+        "parent": None,
     }
     # The curve before the checkpoint: a checkpoint under its final name means both are there.
     write_curve(identity, trained.curve, curve_path(out, curve_out))
     meta = checkpoint_meta(identity, 0.0, trained.seconds, config_hash, target, code, settings)
     save_result(
         Checkpoint(
-            model_name=model_name, dataset=dataset, input_shape=data.input_shape, num_classes=data.num_classes,
-            state_dict=model.state_dict(), masks=full_masks(params), snapshots=snapshots, momentum=momentum, meta=meta,
+            model_name=model_name,
+            dataset=dataset,
+            input_shape=data.input_shape,
+            num_classes=data.num_classes,
+            state_dict=model.state_dict(),
+            masks=full_masks(params),
+            snapshots=snapshots,
+            momentum=momentum,
+            meta=meta,
         ),
         out,
     )
