@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ import torch
 from weightmom import __version__, splits
 from weightmom.checkpoint import Checkpoint, save_checkpoint, settings_path, write_settings
 from weightmom.codeversion import step_digest
+from weightmom.curves import write_curve
 from weightmom.devices import describe_device
 from weightmom.errors import SpecError
 from weightmom.provenance import code_state
 from weightmom.recipe import Accelerator, Recipe
-from weightmom.training import ResumeFile
+from weightmom.training import ResumeFile, Trained
 
 
 def load_train(data_dir: str | Path, device: torch.device) -> splits.Split:
@@ -102,3 +104,51 @@ def save_result(checkpoint: Checkpoint, out: str | Path) -> None:
     """The settings file, then the checkpoint: a checkpoint under its final name means both are there."""
     write_settings(checkpoint.settings, settings_path(out))
     save_checkpoint(checkpoint, out)
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a training step (dense training or a pruning round) has resolved before it trains,
+    and records with its result: the run's identity (dataset, model, method, seed, round), the
+    code, recipe, accelerator and device, the data it trains on, its settings hash, its resume
+    file and its parent (None for a dense run)."""
+
+    identity: dict[str, Any]
+    code: dict[str, Any]
+    recipe: Recipe
+    accelerator: Accelerator
+    device_asked: str
+    device: torch.device
+    data_dir: str | Path
+    config_hash: str
+    resume: ResumeFile
+    parent: dict[str, Any] | None
+
+
+def save_trained(
+    run: TrainingRun,
+    step_settings: dict[str, Any],
+    trained: Trained,
+    target_sparsity: float,
+    checkpoint: Callable[[dict[str, Any]], Checkpoint],
+    out: str | Path,
+    curve_out: str | Path | None,
+) -> None:
+    """Save a training step's result and drop its resume file. The settings are the run's
+    identity, its data, the step's own `step_settings`, run_settings, its hash and parent;
+    `checkpoint` makes the checkpoint from its metadata. The curve goes first: a checkpoint
+    under its final name means both are there."""
+    settings = {
+        **run.identity,
+        "data": str(run.data_dir),
+        **step_settings,
+        **run_settings(run.recipe, run.accelerator, run.device_asked, run.device, run.code),
+        "config_hash": run.config_hash,
+        "parent": run.parent,
+    }
+    write_curve(run.identity, trained.curve, curve_path(out, curve_out))
+    meta = checkpoint_meta(
+        run.identity, target_sparsity, trained.seconds, run.config_hash, run.device, run.code, settings
+    )
+    save_result(checkpoint(meta), out)
+    run.resume.clear()

@@ -24,7 +24,7 @@ from weightmom.latency import cpu_latency, cpu_name
 from weightmom.lineage import DENSE
 from weightmom.masks import count_kept, count_total
 from weightmom.metrics import EXPORT_SCHEMA, LATENCY_COLUMNS, write_rows
-from weightmom.onnx_export import export_checked, write_onnx
+from weightmom.onnx_export import OnnxCheck, export_checked, write_onnx
 from weightmom.sparse_file import SparseFileError, load_sparse_model, save_sparse
 from weightmom.splits import Split, load_split
 
@@ -73,6 +73,26 @@ def export_checkpoint(
     check = export_checked(
         model, images, onnx_out, {f"weightmom.{name}": str(value) for name, value in info.items()}, threads
     )
+    dense_file_bytes, latency = _measure(
+        checkpoint, model, images, onnx_out, dense_checkpoint_path, dense_onnx_path, threads, repeats, budget_s
+    )
+    row = _export_row(checkpoint, check, dense_file_bytes, latency, sparse_out, onnx_out, threads)
+    write_rows([row], EXPORT_SCHEMA, rows_out)
+
+
+def _measure(
+    checkpoint: Checkpoint,
+    model: nn.Module,
+    images: torch.Tensor,
+    onnx_out: str | Path,
+    dense_checkpoint_path: str | Path,
+    dense_onnx_path: str | Path | None,
+    threads: int,
+    repeats: int,
+    budget_s: float,
+) -> tuple[int, dict[str, Any]]:
+    """The size of the network's dense file (torch.save of its state dict, zeros stored) and the
+    CPU latencies of this network and of the dense one (this one's, for the dense checkpoint)."""
     with tempfile.TemporaryDirectory(prefix="weightmom-export-") as scratch:
         dense_file = Path(scratch) / "state_dict.pt"
         torch.save(model.state_dict(), dense_file)
@@ -84,9 +104,22 @@ def export_checkpoint(
             )
         latency = cpu_latency(networks, images, threads=threads, repeats=repeats, budget_s=budget_s)
     latency.setdefault("dense", latency["this"])
+    return dense_file_bytes, latency
+
+
+def _export_row(
+    checkpoint: Checkpoint,
+    check: OnnxCheck,
+    dense_file_bytes: int,
+    latency: dict[str, Any],
+    sparse_out: str | Path,
+    onnx_out: str | Path,
+    threads: int,
+) -> dict[str, Any]:
+    """The export row (metrics.EXPORT_SCHEMA), from the files in place and what was measured."""
     total, kept = count_total(checkpoint.masks), count_kept(checkpoint.masks)
     sparse_file_bytes = Path(sparse_out).stat().st_size
-    row = {
+    return {
         **checkpoint.row_key(),
         "compression_ratio": total / kept,
         "params_prunable": total,
@@ -102,7 +135,6 @@ def export_checkpoint(
         "torch_version": torch.__version__,
         "onnxruntime_version": _onnxruntime_version(),
     }
-    write_rows([row], EXPORT_SCHEMA, rows_out)
 
 
 def _network_info(checkpoint: Checkpoint, test: Split) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,6 @@ import torch
 from torch import nn
 
 from weightmom.checkpoint import Checkpoint, load_checkpoint
-from weightmom.curves import write_curve
 from weightmom.devices import resolve_device
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.lineage import DENSE
@@ -22,18 +22,65 @@ from weightmom.pruning.schedule import keep_counts
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import Split
 from weightmom.steps.common import (
-    checkpoint_meta,
+    TrainingRun,
     code_version,
-    curve_path,
     load_train,
     load_val,
     resume_file,
-    run_settings,
-    save_result,
+    save_trained,
 )
 from weightmom.training import ResumeFile, Trained, momentum_buffers, train
 
 Tensors = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    """What a round is, as configured: the method and its pruner, the pruning schedule, the
+    round's index and the recipes. All of it goes into the round's settings hash."""
+
+    method: str
+    pruner_name: str
+    pruner_options: Mapping[str, Any]
+    pruning: Mapping[str, Any]
+    round_index: int
+    recipe: Mapping[str, Any]
+    dense_recipe: Mapping[str, Any] | None
+
+    def config(self) -> dict[str, Any]:
+        """What the settings hash is taken over (with the parent's hash)."""
+        return {
+            "method": self.method,
+            "pruner": self.pruner_name,
+            "options": dict(self.pruner_options),
+            "pruning": dict(self.pruning),
+            "round": self.round_index,
+            "recipe": dict(self.recipe),
+            "dense_recipe": dict(self.dense_recipe or {}),
+        }
+
+
+@dataclass(frozen=True)
+class RoundInputs:
+    """A round's inputs, loaded and checked: round r-1's checkpoint and its network on the
+    device, the method, the data, the number of weights each round keeps, and how the
+    round fine-tunes."""
+
+    spec: RoundSpec
+    run: TrainingRun
+    pruner: Pruner
+    learning_rate: Callable[[int], float] | None
+    previous: Checkpoint
+    model: nn.Module
+    data: Split
+    validation: Split
+    schedule: str
+    keep: list[int]
+
+    @property
+    def seed(self) -> int:
+        """The seed the round prunes and fine-tunes with: one per run seed and round."""
+        return int(self.previous.meta["seed"]) * 1000 + self.spec.round_index
 
 
 def prune_round(
@@ -64,79 +111,96 @@ def prune_round(
     made for. The fine-tuning curve (weightmom.curves, validated on <data_dir>/val.npz) goes
     to `curve_out`, by default curve.parquet beside the checkpoint.
     """
-    code = code_version("prune", pruner_name)
-    run_recipe = Recipe.from_dict(recipe, "fine-tuning recipe")
+    spec = RoundSpec(method, pruner_name, pruner_options, pruning, round_index, recipe, dense_recipe)
+    inputs = _load_round(
+        spec, checkpoint_path, dense_checkpoint_path, data_dir, accelerator, device, jobs_per_gpu, out, expect
+    )
+    masks, state = _round_masks(inputs, dense_checkpoint_path)
+    trained, momentum = _fine_tune(inputs, masks, state)
+    _save_round(inputs, masks, state, trained, momentum, out, curve_out)
+
+
+def _load_round(
+    spec: RoundSpec,
+    checkpoint_path: str | Path,
+    dense_checkpoint_path: str | Path | None,
+    data_dir: str | Path,
+    accelerator: Mapping[str, Any] | None,
+    device: str,
+    jobs_per_gpu: int,
+    out: str | Path,
+    expect: Mapping[str, Any] | None,
+) -> RoundInputs:
+    """The method, round r-1's checkpoint (checked) and its network and the data on the device."""
+    code = code_version("prune", spec.pruner_name)
+    run_recipe = Recipe.from_dict(spec.recipe, "fine-tuning recipe")
     speed = Accelerator.from_dict(accelerator or {})
-    pruner = build_pruner(pruner_name, pruner_options)
-    learning_rate = _learning_rate(pruner, dense_recipe, run_recipe)
-    previous = _load_previous(checkpoint_path, method, round_index, expect)
+    pruner = build_pruner(spec.pruner_name, spec.pruner_options)
+    learning_rate = _learning_rate(pruner, spec.dense_recipe, run_recipe)
+    previous = _load_previous(checkpoint_path, spec.method, spec.round_index, expect)
     target = resolve_device(device, jobs_per_gpu)
-    seed = int(previous.meta["seed"])
     data, validation = load_train(data_dir, target), load_val(data_dir, target)
     model = previous.build(target)
-    params = prunable_parameters(model)
-    round_config = {
-        "method": method,
-        "pruner": pruner_name,
-        "options": dict(pruner_options),
-        "pruning": dict(pruning),
-        "round": round_index,
-        "recipe": dict(recipe),
-        "dense_recipe": dict(dense_recipe or {}),
-    }
-    config_hash = settings_hash(round_config, previous.meta["config_hash"])
+    config_hash = settings_hash(spec.config(), previous.meta["config_hash"])
     resume = resume_file(out, config_hash)
-    schedule = pruner.schedule or pruning["schedule"]
-    keep = keep_counts(count_total(previous.masks), pruning["target_compression"], pruning["rounds"], schedule)
-    if resume.saved is not None:
-        masks, state = _resumed_masks_and_state(resume, target)
-    else:
-        state = {name: s.to(target) for name, s in previous.pruner_state.items()} or pruner.init_state(params)
-        masks = _prune_masks(
-            pruner, model, previous, state, keep[round_index], data, run_recipe, seed * 1000 + round_index
-        )
-        if pruner.snapshot_epochs():
-            _rewind(pruner, pruner_name, model, previous, dense_checkpoint_path)
-    trained, momentum = _fine_tune(
-        pruner,
-        model,
-        params,
-        masks,
-        state,
-        data,
-        validation,
-        run_recipe,
-        speed,
-        learning_rate,
-        resume,
-        seed=seed * 1000 + round_index,
-        description=f"{method} round{round_index} {previous.model_name} seed{seed}",
-    )
+    schedule = pruner.schedule or spec.pruning["schedule"]
+    total = count_total(previous.masks)
+    keep = keep_counts(total, spec.pruning["target_compression"], spec.pruning["rounds"], schedule)
     identity = {
         "dataset": previous.dataset,
         "model": previous.model_name,
-        "method": method,
-        "seed": seed,
-        "round": round_index,
+        "method": spec.method,
+        "seed": int(previous.meta["seed"]),
+        "round": spec.round_index,
     }
+    parent = _lineage(checkpoint_path, previous, dense_checkpoint_path)
+    run = TrainingRun(identity, code, run_recipe, speed, device, target, data_dir, config_hash, resume, parent)
+    return RoundInputs(spec, run, pruner, learning_rate, previous, model, data, validation, schedule, keep)
+
+
+def _round_masks(inputs: RoundInputs, dense_checkpoint_path: str | Path | None) -> tuple[Tensors, Tensors]:
+    """The round's masks and pruner state: those of an interrupted run of the same settings,
+    else pruned now (and the weights rewound, for methods that rewind them)."""
+    resume, target, pruner = inputs.run.resume, inputs.run.device, inputs.pruner
+    if resume.saved is not None:
+        return _resumed_masks_and_state(resume, target)
+    previous, model = inputs.previous, inputs.model
+    state = {name: s.to(target) for name, s in previous.pruner_state.items()}
+    state = state or pruner.init_state(prunable_parameters(model))
+    keep = inputs.keep[inputs.spec.round_index]
+    masks = _prune_masks(pruner, model, previous, state, keep, inputs.data, inputs.run.recipe, inputs.seed)
+    if pruner.snapshot_epochs():
+        _rewind(pruner, inputs.spec.pruner_name, model, previous, dense_checkpoint_path)
+    return masks, state
+
+
+def _save_round(
+    inputs: RoundInputs,
+    masks: Tensors,
+    state: Tensors,
+    trained: Trained,
+    momentum: Tensors,
+    out: str | Path,
+    curve_out: str | Path | None,
+) -> None:
+    """The round's checkpoint (round r-1's network with the new weights, masks, pruner state
+    and momentum), its settings and its curve."""
+    spec, keep = inputs.spec, inputs.keep
     settings = {
-        **identity,
-        "data": str(data_dir),
-        "pruner": pruner_name,
-        "pruner_options": with_defaults(pruner_name, pruner_options),
-        "pruning": {**pruning, "schedule": schedule},
-        "dense_recipe": dense_recipe,
-        **run_settings(run_recipe, speed, device, target, code),
-        "config_hash": config_hash,
-        "parent": _lineage(checkpoint_path, previous, dense_checkpoint_path),
+        "pruner": spec.pruner_name,
+        "pruner_options": with_defaults(spec.pruner_name, spec.pruner_options),
+        "pruning": {**spec.pruning, "schedule": inputs.schedule},
+        "dense_recipe": spec.dense_recipe,
     }
-    # The curve before the checkpoint: a checkpoint under its final name means both are there.
-    write_curve(identity, trained.curve, curve_path(out, curve_out))
-    meta = checkpoint_meta(
-        identity, 1.0 - keep[round_index] / keep[0], trained.seconds, config_hash, target, code, settings
+    save_trained(
+        inputs.run,
+        settings,
+        trained,
+        1.0 - keep[spec.round_index] / keep[0],
+        lambda meta: inputs.previous.successor(inputs.model.state_dict(), masks, state, momentum, meta),
+        out,
+        curve_out,
     )
-    save_result(previous.successor(model.state_dict(), masks, state, momentum, meta), out)
-    resume.clear()
 
 
 def _learning_rate(
@@ -224,43 +288,30 @@ def _rewind(
     pruner.rewind(model, dense.snapshots)
 
 
-def _fine_tune(
-    pruner: Pruner,
-    model: nn.Module,
-    params: dict[str, nn.Parameter],
-    masks: Tensors,
-    state: Tensors,
-    data: Split,
-    validation: Split,
-    recipe: Recipe,
-    speed: Accelerator,
-    learning_rate: Callable[[int], float] | None,
-    resume: ResumeFile,
-    *,
-    seed: int,
-    description: str,
-) -> tuple[Trained, Tensors]:
+def _fine_tune(inputs: RoundInputs, masks: Tensors, state: Tensors) -> tuple[Trained, Tensors]:
     """Fine-tune with the masks enforced, the pruner observing at its granularity; the
     training record and the momentum buffers of the prunable weights at the end."""
+    pruner, run = inputs.pruner, inputs.run
+    params = prunable_parameters(inputs.model)
 
     def observe(*_: int) -> None:
         pruner.observe(params, state)
 
     momentum: Tensors = {}
     trained = train(
-        model,
-        data,
-        recipe,
-        seed=seed,
-        validation=validation,
-        accelerator=speed,
+        inputs.model,
+        inputs.data,
+        run.recipe,
+        seed=inputs.seed,
+        validation=inputs.validation,
+        accelerator=run.accelerator,
         enforcer=MaskEnforcer(params, masks),
         on_step=observe if pruner.granularity == "step" else None,
         on_epoch=observe if pruner.granularity == "epoch" else None,
-        learning_rate=learning_rate,
-        resume=resume,
+        learning_rate=inputs.learning_rate,
+        resume=run.resume,
         extra_state=lambda: {"masks": masks, "pruner_state": state},
         on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)),
-        description=description,
+        description=f"{run.identity['method']} round{run.identity['round']} {run.identity['model']} seed{run.identity['seed']}",
     )
     return trained, momentum

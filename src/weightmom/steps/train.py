@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from weightmom.checkpoint import Checkpoint
-from weightmom.curves import write_curve
 from weightmom.devices import resolve_device
 from weightmom.errors import SpecError
 from weightmom.lineage import DENSE
@@ -17,18 +18,31 @@ from weightmom.masks import full_masks
 from weightmom.models import build_model, prunable_parameters
 from weightmom.provenance import settings_hash
 from weightmom.recipe import Accelerator, Recipe
+from weightmom.splits import Split
 from weightmom.steps.common import (
+    TrainingRun,
     check_input_fits,
-    checkpoint_meta,
     code_version,
-    curve_path,
     load_train,
     load_val,
     resume_file,
-    run_settings,
-    save_result,
+    save_trained,
 )
-from weightmom.training import ResumeFile, momentum_buffers, train
+from weightmom.training import ResumeFile, Trained, momentum_buffers, train
+
+Tensors = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class DenseInputs:
+    """A dense run's inputs, loaded and checked: the freshly initialised network on the
+    device, the data, the epochs whose weights it keeps, and how it trains."""
+
+    run: TrainingRun
+    model: nn.Module
+    data: Split
+    validation: Split
+    snapshot_epochs: list[int]
 
 
 def train_dense(
@@ -52,6 +66,26 @@ def train_dense(
     (weightmom.curves, validated on <data_dir>/val.npz) goes to `curve_out`, by default
     curve.parquet beside the checkpoint.
     """
+    inputs = _load_dense(
+        data_dir, dataset, model_name, seed, recipe, snapshot_epochs, accelerator, device, jobs_per_gpu, out
+    )
+    trained, snapshots, momentum = _train_dense(inputs)
+    _save_dense(inputs, trained, snapshots, momentum, out, curve_out)
+
+
+def _load_dense(
+    data_dir: str | Path,
+    dataset: str,
+    model_name: str,
+    seed: int,
+    recipe: Mapping[str, Any],
+    snapshot_epochs: Sequence[int],
+    accelerator: Mapping[str, Any] | None,
+    device: str,
+    jobs_per_gpu: int,
+    out: str | Path,
+) -> DenseInputs:
+    """The data on the device and the network initialised from `seed`, checked to take its images."""
     code = code_version("train")
     run_recipe = Recipe.from_dict(recipe, "dense recipe")
     speed = Accelerator.from_dict(accelerator or {})
@@ -65,57 +99,68 @@ def train_dense(
     config_hash = settings_hash(
         {"dataset": dataset, "model": model_name, "seed": seed, "recipe": dict(recipe), "snapshots": wanted}
     )
+    identity = {"dataset": dataset, "model": model_name, "method": DENSE, "seed": seed, "round": 0}
     resume = resume_file(out, config_hash)
-    snapshots = _resumed_snapshots(resume)
+    run = TrainingRun(identity, code, run_recipe, speed, device, target, data_dir, config_hash, resume, parent=None)
+    return DenseInputs(run, model, data, validation, wanted)
+
+
+def _train_dense(inputs: DenseInputs) -> tuple[Trained, dict[int, Tensors], Tensors]:
+    """Train, keeping the weights after each wanted epoch (those of an interrupted run come
+    from its resume file, the initialisation among them); the training record, the
+    snapshots and the momentum buffers of the prunable weights at the end."""
+    run, model = inputs.run, inputs.model
+    snapshots = _resumed_snapshots(run.resume)
 
     def keep_snapshot(epoch: int) -> None:
-        if epoch in wanted:
+        if epoch in inputs.snapshot_epochs:
             snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-    if resume.saved is None:
+    if run.resume.saved is None:
         keep_snapshot(0)
     params = prunable_parameters(model)
-    momentum: dict[str, torch.Tensor] = {}
+    momentum: Tensors = {}
     trained = train(
         model,
-        data,
-        run_recipe,
-        seed=seed,
-        validation=validation,
-        accelerator=speed,
+        inputs.data,
+        run.recipe,
+        seed=run.identity["seed"],
+        validation=inputs.validation,
+        accelerator=run.accelerator,
         on_epoch=keep_snapshot,
-        resume=resume,
+        resume=run.resume,
         extra_state=lambda: {"snapshots": snapshots},
         on_finish=lambda opt: momentum.update(momentum_buffers(opt, params)),
-        description=f"dense {model_name} seed{seed}",
+        description=f"dense {run.identity['model']} seed{run.identity['seed']}",
     )
-    identity = {"dataset": dataset, "model": model_name, "method": DENSE, "seed": seed, "round": 0}
-    settings = {
-        **identity,
-        "data": str(data_dir),
-        "snapshot_epochs": wanted,
-        **run_settings(run_recipe, speed, device, target, code),
-        "config_hash": config_hash,
-        "parent": None,
-    }
-    # The curve before the checkpoint: a checkpoint under its final name means both are there.
-    write_curve(identity, trained.curve, curve_path(out, curve_out))
-    meta = checkpoint_meta(identity, 0.0, trained.seconds, config_hash, target, code, settings)
-    save_result(
-        Checkpoint(
-            model_name=model_name,
-            dataset=dataset,
+    return trained, snapshots, momentum
+
+
+def _save_dense(
+    inputs: DenseInputs,
+    trained: Trained,
+    snapshots: dict[int, Tensors],
+    momentum: Tensors,
+    out: str | Path,
+    curve_out: str | Path | None,
+) -> None:
+    """The dense checkpoint (every weight kept), its settings and its curve."""
+    run, data = inputs.run, inputs.data
+
+    def checkpoint(meta: dict[str, Any]) -> Checkpoint:
+        return Checkpoint(
+            model_name=run.identity["model"],
+            dataset=run.identity["dataset"],
             input_shape=data.input_shape,
             num_classes=data.num_classes,
-            state_dict=model.state_dict(),
-            masks=full_masks(params),
+            state_dict=inputs.model.state_dict(),
+            masks=full_masks(prunable_parameters(inputs.model)),
             snapshots=snapshots,
             momentum=momentum,
             meta=meta,
-        ),
-        out,
-    )
-    resume.clear()
+        )
+
+    save_trained(run, {"snapshot_epochs": inputs.snapshot_epochs}, trained, 0.0, checkpoint, out, curve_out)
 
 
 def _snapshot_epochs(snapshot_epochs: Sequence[int], recipe: Recipe) -> list[int]:
