@@ -1,9 +1,15 @@
 # WeightMom reproduction pipeline. The paper grid is config/config.yaml; the embedded demo
 # runs with `--configfile config/demo.yaml`, which then replaces it (the two are not merged).
 # `--config KEY=VALUE` alone changes single keys of config/config.yaml.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+# The workflow's own plain-Python modules (no Snakemake in them, tested in-process):
+# config_check (the config check) and stale_lock (locks left by a killed run).
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow/lib"))
 
 
 if not workflow.overwrite_configfiles:  # --config values alone still apply on top of it
