@@ -111,6 +111,37 @@ def train_command(
     return [sys.executable, "-m", "weightmom", "train", *(str(part) for option in options.items() for part in option)]
 
 
+def prune_args(
+    checkpoint: Path | str,
+    data_dir: Path | str,
+    out: Path | str,
+    *,
+    pruner: str,
+    recipe: dict,
+    pruning: dict,
+    method: str | None = None,
+    options: dict | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> list[str]:
+    """The arguments of round 1 of a pruning job (`weightmom prune ...`, without the
+    interpreter: `weightmom.cli.main` takes them as they are); `method` defaults to the pruner."""
+    arguments = {
+        "--checkpoint": checkpoint,
+        "--data": data_dir,
+        "--method": method or pruner,
+        "--pruner": pruner,
+        "--pruner-options": json.dumps(options or {}),
+        "--pruning": json.dumps(pruning),
+        "--round": 1,
+        "--recipe": json.dumps(recipe),
+        "--threads": threads,
+        "--device": device,
+        "--out": out,
+    }
+    return ["prune", *(str(part) for argument in arguments.items() for part in argument)]
+
+
 def saved_epoch(resume: Path) -> int:
     """The epoch a job's resume file holds; 0 while there is none (or it is being replaced)."""
     try:

@@ -11,7 +11,7 @@ from weightmom.errors import CheckpointError
 from weightmom.steps.data import prepare_data
 from weightmom.steps.evaluate import evaluate_checkpoint
 
-from helpers import FAST_RECIPE, flip_bytes_of_tensor
+from helpers import FAST_RECIPE, flip_bytes_of_tensor, prune_args
 
 PRUNING = {"target_compression": 15, "rounds": 3, "schedule": "geometric"}
 
@@ -103,29 +103,15 @@ def test_pruning_step_refuses_a_checkpoint_of_another_seed_and_writes_nothing(de
     out = tmp_path / "round1/checkpoint.pt"
     code = main(
         [
-            "prune",
-            "--checkpoint",
-            str(dense_mlp),
-            "--data",
-            str(digits_dir),
-            "--method",
-            "magnitude",
-            "--pruner",
-            "magnitude",
-            "--pruner-options",
-            '{"min_density": 0}',
-            "--pruning",
-            runs_json(PRUNING),
-            "--round",
-            "1",
-            "--recipe",
-            runs_json(FAST_RECIPE),
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
+            *prune_args(
+                dense_mlp,
+                digits_dir,
+                out,
+                pruner="magnitude",
+                options={"min_density": 0},
+                pruning=PRUNING,
+                recipe=FAST_RECIPE,
+            ),
             "--expect-dataset",
             "digits",
             "--expect-model",
@@ -139,26 +125,27 @@ def test_pruning_step_refuses_a_checkpoint_of_another_seed_and_writes_nothing(de
     assert not out.parent.exists()
 
 
+def _evaluate_args(checkpoint, data_dir, tmp_path) -> list[str]:
+    """`weightmom evaluate` of `checkpoint` on the CPU, its rows into `tmp_path`."""
+    return [
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        "--data",
+        str(data_dir),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--metrics-out",
+        str(tmp_path / "m.parquet"),
+        "--layers-out",
+        str(tmp_path / "l.parquet"),
+    ]
+
+
 def test_evaluation_refuses_a_checkpoint_of_another_dataset_and_writes_nothing(dense_mlp, digits_dir, tmp_path, capsys):
-    code = main(
-        [
-            "evaluate",
-            "--checkpoint",
-            str(dense_mlp),
-            "--data",
-            str(digits_dir),
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--metrics-out",
-            str(tmp_path / "m.parquet"),
-            "--layers-out",
-            str(tmp_path / "l.parquet"),
-            "--expect-dataset",
-            "other_digits",
-        ]
-    )
+    code = main([*_evaluate_args(dense_mlp, digits_dir, tmp_path), "--expect-dataset", "other_digits"])
     assert code == 2
     assert "checkpoint is for dataset 'digits', expected 'other_digits'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -187,36 +174,13 @@ def test_evaluation_refuses_a_checkpoint_built_for_other_inputs(dense_mlp, tmp_p
     assert not (tmp_path / "m.parquet").exists()
 
 
-def runs_json(value) -> str:
-    import json
-
-    return json.dumps(value)
-
-
 def test_evaluation_refuses_a_checkpoint_of_another_round_or_method(dense_mlp, digits_dir, tmp_path, capsys):
     """A round-1 checkpoint copied over round 2 would otherwise give round 2 a round-1 row."""
     for flags, message in (
         (["--expect-method", "magnitude"], "checkpoint is for method 'dense', expected 'magnitude'"),
         (["--expect-round", "2"], "checkpoint is for round 0, expected 2"),
     ):
-        code = main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(dense_mlp),
-                "--data",
-                str(digits_dir),
-                "--threads",
-                "1",
-                "--device",
-                "cpu",
-                "--metrics-out",
-                str(tmp_path / "m.parquet"),
-                "--layers-out",
-                str(tmp_path / "l.parquet"),
-                *flags,
-            ]
-        )
+        code = main([*_evaluate_args(dense_mlp, digits_dir, tmp_path), *flags])
         assert code == 2
         assert capsys.readouterr().err == f"weightmom evaluate: error: {dense_mlp}: {message}\n"
     assert list(tmp_path.iterdir()) == []

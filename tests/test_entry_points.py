@@ -4,7 +4,6 @@ the pruning step."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from weightmom.pruning import (
     registry,
 )
 
-from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+from helpers import REPO, copy_project, prune_args, reduced_demo_config, run_snakemake, write_config
 
 PLUGIN = '''
 from weightmom.pruning.base import Pruner
@@ -47,6 +46,7 @@ SCHEMA = {
     "additionalProperties": False,
     "properties": {"min_density": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.0}},
 }
+PRUNING = {"target_compression": 4, "rounds": 1, "schedule": "geometric"}
 RECIPE = {"epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
 
 
@@ -153,29 +153,7 @@ def test_the_command_line_sees_an_installed_method(tmp_path):
             sys.executable,
             "-m",
             "weightmom",
-            "prune",
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--checkpoint",
-            "x.pt",
-            "--data",
-            "x",
-            "--method",
-            "m",
-            "--pruner",
-            "nosuch",
-            "--pruner-options",
-            "{}",
-            "--pruning",
-            json.dumps({"target_compression": 4, "rounds": 1, "schedule": "geometric"}),
-            "--round",
-            "1",
-            "--recipe",
-            json.dumps(RECIPE),
-            "--out",
-            str(tmp_path / "out.pt"),
+            *prune_args("x.pt", "x", tmp_path / "out.pt", method="m", pruner="nosuch", pruning=PRUNING, recipe=RECIPE),
         ],
         capture_output=True,
         text=True,
@@ -195,29 +173,9 @@ def test_a_round_of_an_installed_method_runs_through_the_command_line(tmp_path, 
             sys.executable,
             "-m",
             "weightmom",
-            "prune",
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--checkpoint",
-            str(dense_mlp),
-            "--data",
-            str(digits_dir),
-            "--method",
-            "smallest",
-            "--pruner",
-            "smallest_first",
-            "--pruner-options",
-            "{}",
-            "--pruning",
-            json.dumps({"target_compression": 4, "rounds": 1, "schedule": "geometric"}),
-            "--round",
-            "1",
-            "--recipe",
-            json.dumps(RECIPE),
-            "--out",
-            str(out),
+            *prune_args(
+                dense_mlp, digits_dir, out, method="smallest", pruner="smallest_first", pruning=PRUNING, recipe=RECIPE
+            ),
         ],
         capture_output=True,
         text=True,

@@ -15,7 +15,7 @@ from weightmom.steps.evaluate import evaluate_checkpoint
 from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
 
-from helpers import FAST_RECIPE
+from helpers import FAST_RECIPE, prune_args
 
 PRUNING = {"target_compression": 15, "rounds": 3, "schedule": "geometric"}
 WEIGHTMOM = {"score": "momentum", "allocation": "levelling", "beta": 0.5, "granularity": "epoch", "min_density": 0.02}
@@ -144,33 +144,18 @@ def test_digits_split_is_stratified_and_in_the_data_contract(digits_dir):
 def test_cli_reports_user_errors_without_a_traceback(dense_mlp, tmp_path, capsys):
     from weightmom.cli import main
 
-    code = main(
-        [
-            "prune",
-            "--checkpoint",
-            str(tmp_path / "missing.pt"),
-            "--data",
-            str(tmp_path),
-            "--method",
-            "m",
-            "--pruner",
-            "magnitude",
-            "--pruner-options",
-            '{"min_density": 0}',
-            "--pruning",
-            '{"target_compression": 15, "rounds": 3, "schedule": "geometric"}',
-            "--round",
-            "1",
-            "--recipe",
-            '{"epochs": 1, "batch_size": 8, "lr": 0.1, "momentum": 0.9, "weight_decay": 0, "lr_schedule": "nope"}',
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / "o.pt"),
-        ]
+    recipe = {"epochs": 1, "batch_size": 8, "lr": 0.1, "momentum": 0.9, "weight_decay": 0, "lr_schedule": "nope"}
+    arguments = prune_args(
+        tmp_path / "missing.pt",
+        tmp_path,
+        tmp_path / "o.pt",
+        method="m",
+        pruner="magnitude",
+        options={"min_density": 0},
+        pruning=PRUNING,
+        recipe=recipe,
     )
+    code = main(arguments)
     assert code == 2
     assert "lr_schedule 'nope'" in capsys.readouterr().err
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,15 @@ from weightmom.checkpoint import load_checkpoint
 from weightmom.recipe import Augment, Recipe
 from weightmom.training import lr_factor
 
-from helpers import FAST_RECIPE, RESUME_RECIPE, check_sensible_curve, flip_bytes_of_tensor, kill_at_epoch, train_command
+from helpers import (
+    FAST_RECIPE,
+    RESUME_RECIPE,
+    check_sensible_curve,
+    flip_bytes_of_tensor,
+    kill_at_epoch,
+    prune_args,
+    train_command,
+)
 
 
 def test_random_crop_and_flip_match_a_per_image_reference():
@@ -119,42 +126,19 @@ def test_corrupted_resume_state_is_ignored(digits_dir, tmp_path):
 @pytest.mark.slow
 def test_killed_pruning_round_resumes_with_the_same_masks_scores_and_weights(dense_mlp, digits_dir, tmp_path):
     def command(out: Path) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "weightmom",
-            "prune",
-            "--checkpoint",
-            str(dense_mlp),
-            "--data",
-            str(digits_dir),
-            "--method",
-            "weightmom",
-            "--pruner",
-            "weightmom",
-            "--pruner-options",
-            json.dumps(
-                {
-                    "score": "momentum",
-                    "allocation": "levelling",
-                    "beta": 0.7,
-                    "granularity": "epoch",
-                    "min_density": 0.02,
-                }
-            ),
-            "--pruning",
-            json.dumps({"target_compression": 15, "rounds": 2, "schedule": "geometric"}),
-            "--round",
-            "1",
-            "--recipe",
-            json.dumps({**FAST_RECIPE, "epochs": 40}),
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-        ]
+        options = {
+            "score": "momentum",
+            "allocation": "levelling",
+            "beta": 0.7,
+            "granularity": "epoch",
+            "min_density": 0.02,
+        }
+        pruning = {"target_compression": 15, "rounds": 2, "schedule": "geometric"}
+        recipe = {**FAST_RECIPE, "epochs": 40}
+        arguments = prune_args(
+            dense_mlp, digits_dir, out, pruner="weightmom", options=options, pruning=pruning, recipe=recipe
+        )
+        return [sys.executable, "-m", "weightmom", *arguments]
 
     reference = tmp_path / "reference/checkpoint.pt"
     subprocess.run(command(reference), check=True, stderr=subprocess.DEVNULL)
