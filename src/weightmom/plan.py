@@ -23,10 +23,16 @@ class PlannedJob:
     batch_size: int
 
 
+def total_rounds(pruning: Mapping[str, Any]) -> int:
+    """Rounds of a config's `pruning` entry: `rounds` to the target compression, then the
+    sweep's past it (weightmom.pruning.schedule)."""
+    return pruning["rounds"] + pruning.get("sweep", {}).get("rounds", 0)
+
+
 def training_plan(config: Mapping[str, Any]) -> list[PlannedJob]:
     """Every training job the config's tables need, each once (tables share dense runs)."""
     dense, finetune = config["training"]["dense"], config["training"]["finetune"]
-    rounds = config["pruning"]["rounds"]
+    rounds = total_rounds(config["pruning"])
     jobs: dict[tuple, PlannedJob] = {}
     for table in config["tables"].values():
         methods = table.get("methods", list(config["methods"]))

@@ -88,14 +88,14 @@ def make_table(
     prediction_rows: Sequence[str | Path] = (),
 ) -> None:
     """A paper table; an `ablation` table also shows each method's options as columns.
-    `prediction_rows` (the final rounds' test predictions) give single-seed rows their
+    `prediction_rows` (the test predictions at the target compression) give single-seed rows their
     paired bootstrap interval."""
     from weightmom.tables import summary_table, write_table_files
 
     frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
     predictions = read_rows(prediction_rows, PREDICTION_SCHEMA) if prediction_rows else None
     options = method_options if kind == "ablation" else {}
-    table = summary_table(frame, models, methods, tolerance, predictions)
+    table = summary_table(frame, models, methods, tolerance, predictions, target_compression)
     write_table_files(table, out_prefix, title, target_compression, tolerance, options)
 
 

@@ -112,16 +112,28 @@ def paired_differences(finals: pd.DataFrame, methods: Sequence[str], predictions
     return pd.DataFrame(rows)
 
 
-def per_seed_final(frame: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """Per (model, method, seed): dense top-1, the final round's numbers, and the highest
-    compression any round reached with a drop of at most `tolerance` points."""
+def at_target(rows: pd.DataFrame, target_compression: float | None, keys: Sequence[str]) -> pd.DataFrame:
+    """Per `keys`, the pruned round at the target compression: the one whose compression is
+    nearest to it on a log scale (schedules reach it to one weight; a sweep goes on past
+    it), or the last round without a target."""
+    pruned = rows[rows["round"] > 0]
+    if target_compression is None:
+        distance = -pruned["round"].astype(float)
+    else:
+        distance = (np.log(pruned["compression_ratio"]) - np.log(target_compression)).abs()
+    return pruned.loc[distance.groupby([pruned[k] for k in keys]).idxmin()]
+
+
+def per_seed_final(frame: pd.DataFrame, tolerance: float, target_compression: float | None = None) -> pd.DataFrame:
+    """Per (model, method, seed): dense top-1, the numbers of the round at the target
+    compression, and the highest compression any round reached with a drop of at most
+    `tolerance` points."""
     keys = ["model", "method", "seed"]
     dense = frame[frame["round"] == 0].set_index(keys)["top1"].rename("dense_top1") * 100
     rows = frame.join(dense, on=keys)
     rows["drop"] = rows["dense_top1"] - rows["top1"] * 100
     within = rows[rows["drop"] <= tolerance + 1e-9].groupby(keys)["compression_ratio"].max()
-    last = rows[rows["round"] == rows.groupby(keys)["round"].transform("max")].set_index(keys)
-    last = last[last["round"] > 0]
+    last = at_target(rows, target_compression, keys).set_index(keys)
     return pd.DataFrame(
         {
             "round": last["round"],
@@ -142,10 +154,11 @@ def summary_table(
     methods: Sequence[str],
     tolerance: float,
     predictions: pd.DataFrame | None = None,
+    target_compression: float | None = None,
 ) -> pd.DataFrame:
-    """Mean and std over seeds per (model, method), the top-1 interval and the paired
-    difference to the reference method; rows in the given order."""
-    finals = per_seed_final(frame, tolerance)
+    """Mean and std over seeds per (model, method) at the target compression, the top-1
+    interval and the paired difference to the reference method; rows in the given order."""
+    finals = per_seed_final(frame, tolerance, target_compression)
     grouped = finals.groupby(["model", "method"])
     table = grouped[STATS].agg(["mean", "std"])
     table.columns = [f"{stat}_{agg}" for stat, agg in table.columns]

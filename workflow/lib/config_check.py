@@ -133,6 +133,18 @@ def check_references(config):
         unknown = sorted(set(table.get("methods", [])) - set(methods))
         if unknown:
             raise ConfigError(f"config key tables.{name}.methods: {unknown} are not in methods {methods}")
+    claimed = config.get("claims", {}).get("method", "weightmom")
+    if claimed in config["methods"] and config["methods"][claimed]["pruner"] != "weightmom":
+        raise ConfigError(
+            f"config key claims.method: {claimed!r} runs pruner {config['methods'][claimed]['pruner']!r}, not weightmom"
+        )
+    pruning = config["pruning"]
+    sweep = pruning.get("sweep")
+    if sweep and sweep["max_compression"] <= pruning["target_compression"]:
+        raise ConfigError(
+            f"config key pruning.sweep.max_compression: {sweep['max_compression']:g} must be past the"
+            f" target_compression {pruning['target_compression']:g}"
+        )
     dense_epochs = config["training"]["dense"]["epochs"]
     for name, method in config["methods"].items():
         if method.get("rewind_epoch", 0) > dense_epochs:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from weightmom.codeversion import step_digest
+from weightmom.plan import total_rounds
 from weightmom.sources import archive_address, folder_fingerprint, is_address, local_archive
 
 
@@ -30,7 +31,10 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), SEARCH_PA
 EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"
 LOGS = f"logs/{EXPERIMENT}"
-ROUNDS = config["pruning"]["rounds"]
+# Round TARGET_ROUND reaches the target compression (tables, exports and claims at the
+# target read it); a sweep's rounds go on past it, to ROUNDS.
+TARGET_ROUND = config["pruning"]["rounds"]
+ROUNDS = total_rounds(config["pruning"])
 METHODS = list(config["methods"])
 
 
@@ -102,9 +106,9 @@ def step_group(wildcards):
 
 def stage_dirs(table, models=None, final_only=False):
     """Checkpoint directories a table needs: per model and seed the dense run and each
-    method's rounds; or, with `final_only`, each method's last round alone."""
+    method's rounds; or, with `final_only`, each method's round at the target compression."""
     spec = config["tables"][table]
-    rounds = [ROUNDS] if final_only else range(1, ROUNDS + 1)
+    rounds = [TARGET_ROUND] if final_only else range(1, ROUNDS + 1)
     dirs = []
     for model in models or spec["models"]:
         for seed in config["seeds"]:
@@ -157,7 +161,7 @@ def figure_title(wildcards, what):
 
 def export_dirs(table=None):
     """Checkpoint directories exported: per model and seed of a table (of every table
-    without one), the dense run and each method's final round."""
+    without one), the dense run and each method's round at the target compression."""
     dirs = set()
     for name in [table] if table else config["tables"]:
         spec = config["tables"][name]
@@ -198,7 +202,7 @@ def made_summary():
             f"  figures   {OUT}/figures/<table>/<model>_accuracy.png, _density.png and _curves.png",
             f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
             f"  curves    {OUT}/curves.parquet (a row per training epoch of every dense run and round)",
-            f"  exports   {OUT}/runs/.../{{dense,<method>/round{ROUNDS}}}/model.safetensors and model.onnx; sizes and latency"
+            f"  exports   {OUT}/runs/.../{{dense,<method>/round{TARGET_ROUND}}}/model.safetensors and model.onnx; sizes and latency"
             f" in {OUT}/exports.parquet and {OUT}/tables/deployment/<table>.md",
             f"  report    snakemake --report {OUT}/report.html --configfile <this config>: every table and figure in one file",
         ]

@@ -145,7 +145,10 @@ def _load_round(
     resume = resume_file(out, config_hash)
     schedule = pruner.schedule or spec.pruning["schedule"]
     total = count_total(previous.masks)
-    keep = keep_counts(total, spec.pruning["target_compression"], spec.pruning["rounds"], schedule)
+    pruning = spec.pruning
+    keep = keep_counts(total, pruning["target_compression"], pruning["rounds"], schedule, pruning.get("sweep"))
+    if spec.round_index >= len(keep):
+        raise SpecError(f"round {spec.round_index} is past the last round ({len(keep) - 1}) of the pruning settings")
     identity = {
         "dataset": previous.dataset,
         "model": previous.model_name,
