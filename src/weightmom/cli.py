@@ -320,9 +320,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     table.add_argument("--metric-rows", nargs="+", required=True)
     table.add_argument(
-        "--prediction-rows", nargs="*", default=[], help="final rounds' test predictions (paired bootstrap)"
+        "--prediction-rows", nargs="*", default=[], help="test predictions at the target (paired bootstrap)"
     )
     table.add_argument("--out-prefix", required=True)
+
+    claims = add(
+        "claims",
+        "weightmom.reports:make_claims",
+        "Check the paper's claims (C1 accuracy, C2 compression at equal degradation, C3 coverage) as <prefix>.md, "
+        ".html, .csv and .parquet.",
+    )
+    claims.add_argument("--title", required=True)
+    claims.add_argument("--method", required=True, help="WeightMom as the paper runs it (the config's claims.method)")
+    claims.add_argument("--method-options", type=_json_object, required=True, help="every method -> its options")
+    claims.add_argument("--target-compression", type=float, required=True)
+    claims.add_argument("--tolerance", type=float, required=True, help="accuracy drop (points) for C2")
+    claims.add_argument(
+        "--paper-datasets", type=_json_object, required=True, help="dataset -> cifar10, cifar100 or null"
+    )
+    claims.add_argument("--protocol", type=_json_object, required=True, help="{training, pruning, seeds} of the config")
+    claims.add_argument("--metric-rows", nargs="+", required=True)
+    claims.add_argument("--prediction-rows", nargs="*", default=[], help="test predictions at the target compression")
+    claims.add_argument("--out-prefix", required=True)
 
     figure = add("figure", "weightmom.reports:make_figure", "Plot top-1 against compression for one dataset and model.")
     figure.add_argument("--title", required=True)

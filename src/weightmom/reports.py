@@ -99,6 +99,32 @@ def make_table(
     write_table_files(table, out_prefix, title, target_compression, tolerance, options)
 
 
+def make_claims(
+    *,
+    title: str,
+    method: str,
+    method_options: Mapping[str, Mapping[str, Any]],
+    target_compression: float,
+    tolerance: float,
+    paper_datasets: Mapping[str, str | None],
+    protocol: Mapping[str, Any],
+    metric_rows: Sequence[str | Path],
+    out_prefix: str | Path,
+    prediction_rows: Sequence[str | Path] = (),
+) -> None:
+    """The paper's claims checked against an experiment's metric rows (weightmom.claims)."""
+    from weightmom.claims import Protocol, check_claims
+    from weightmom.claims_report import write_claims_files
+
+    frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), list(method_options))
+    predictions = read_rows(prediction_rows, PREDICTION_SCHEMA) if prediction_rows else None
+    run = Protocol.from_config(protocol["training"], protocol["pruning"], protocol["seeds"])
+    claims = check_claims(
+        frame, predictions, method_options, method, target_compression, tolerance, paper_datasets, run
+    )
+    write_claims_files(claims, out_prefix, title, target_compression, tolerance)
+
+
 def make_figure(
     *,
     title: str,

@@ -77,9 +77,12 @@ def _correct_on_test(
     return (rows["predicted"] == rows["label"]).to_numpy() if len(rows) else None
 
 
-def paired_differences(finals: pd.DataFrame, methods: Sequence[str], predictions: pd.DataFrame | None) -> pd.DataFrame:
-    """Per (model, method): test top-1 minus the reference method's, paired by seed."""
-    reference = REFERENCE if REFERENCE in methods else methods[0]
+def paired_differences(
+    finals: pd.DataFrame, methods: Sequence[str], predictions: pd.DataFrame | None, reference: str | None = None
+) -> pd.DataFrame:
+    """Per (model, method): test top-1 minus the reference method's, paired by seed. The
+    reference is `reference`, else WeightMom when the methods have it, else the first."""
+    reference = reference or (REFERENCE if REFERENCE in methods else methods[0])
     rows = []
     for model, per_model in finals.groupby("model"):
         ref = per_model[per_model["method"] == reference].set_index("seed")

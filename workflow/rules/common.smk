@@ -139,6 +139,25 @@ def previous_checkpoint(wildcards):
     return f"{base}/{wildcards.method}/round{r - 1}/checkpoint.pt"
 
 
+def target_rows(kind):
+    """Row files (`kind`) of every table's checkpoints at the target compression."""
+    dirs = sorted({d for table in config["tables"] for d in stage_dirs(table, final_only=True)})
+    return [f"{d}/{kind}.parquet" for d in dirs]
+
+
+def paper_datasets():
+    """Which of the paper's datasets each dataset stands for (weightmom.claims, C3)."""
+    named = config["claims"]["paper_datasets"]
+    return {
+        name: spec["source"] if spec["source"] in ("cifar10", "cifar100") else named.get(name)
+        for name, spec in config["datasets"].items()
+    }
+
+
+def claims_targets():
+    return expand(f"{OUT}/tables/claims.{{ext}}", ext=["md", "html", "csv", "parquet"])
+
+
 def table_targets(table):
     return expand(f"{OUT}/tables/{{table}}.{{ext}}", table=table, ext=["md", "tex", "html", "csv", "parquet"])
 
@@ -189,7 +208,7 @@ def all_targets():
     targets = [f"{OUT}/metrics.parquet", f"{OUT}/layers.parquet", f"{OUT}/curves.parquet", f"{OUT}/summary/metrics.json", *checkpoints]
     for table in config["tables"]:
         targets += table_targets(table) + figure_targets(table)
-    return targets + export_targets()
+    return targets + claims_targets() + export_targets()
 
 
 def made_summary():
@@ -198,6 +217,7 @@ def made_summary():
     return "\n".join(
         [
             f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
+            f"  claims    {OUT}/tables/claims.md: the paper's claims, checked (also .html, .csv, .parquet)",
             f"  tables    {OUT}/tables/<table>.md, .tex, .html, .csv, .parquet for {tables}",
             f"  figures   {OUT}/figures/<table>/<model>_accuracy.png, _density.png and _curves.png",
             f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",

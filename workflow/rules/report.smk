@@ -1,6 +1,7 @@
 localrules:
     collect,
     table,
+    claims,
     accuracy_figure,
     density_figure,
     curves_figure,
@@ -65,6 +66,36 @@ rule table:
         "python -m weightmom table --title {params.title:q} --kind {params.kind} --models {params.models}"
         " --methods {params.methods} --target-compression {params.target} --tolerance {params.tolerance}"
         " --method-options {params.options:q} --metric-rows {input.metrics}"
+        " --prediction-rows {input.predictions} --out-prefix {params.prefix} 2> {log}"
+
+
+rule claims:
+    input:
+        metrics=all_metric_rows("metrics"),
+        predictions=target_rows("predictions"),
+    output:
+        md=f"{OUT}/tables/claims.md",
+        html=report(f"{OUT}/tables/claims.html", caption="../report/claims.rst", category="Claims"),
+        csv=f"{OUT}/tables/claims.csv",
+        parquet=f"{OUT}/tables/claims.parquet",
+    params:
+        title=f"The paper's claims, checked: experiment {EXPERIMENT}",
+        method=config["claims"]["method"],
+        options=as_json(config["methods"]),
+        target=config["pruning"]["target_compression"],
+        tolerance=config["claims"]["tolerance"],
+        paper_datasets=as_json(paper_datasets()),
+        protocol=as_json({key: config[key] for key in ("training", "pruning", "seeds")}),
+        prefix=f"{OUT}/tables/claims",
+        code=step_digest("report"),
+    log:
+        f"{LOGS}/tables/claims.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "python -m weightmom claims --title {params.title:q} --method {params.method}"
+        " --method-options {params.options:q} --target-compression {params.target} --tolerance {params.tolerance}"
+        " --paper-datasets {params.paper_datasets:q} --protocol {params.protocol:q} --metric-rows {input.metrics}"
         " --prediction-rows {input.predictions} --out-prefix {params.prefix} 2> {log}"
 
 
