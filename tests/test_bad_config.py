@@ -43,7 +43,7 @@ def _set(*path_and_value):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (_set("sedes", [0]), "config key sedes: unknown key; allowed here: accelerator, datasets, device,"),
+        (_set("sedes", [0]), "config key sedes: unknown key; allowed here: accelerator, claims, datasets, device,"),
         (
             _set("methods", "weightmom", "betta", 0.3),
             "config key methods.weightmom.betta: unknown key; allowed here: allocation, beta, density_exponent, "
@@ -151,7 +151,7 @@ def test_snakemake_prints_only_the_line_and_makes_nothing(tmp_path):
     config["sedes"] = [0]
     configfile = write_config(workdir, config)
     line = (
-        "weightmom config: error: config key sedes: unknown key; allowed here: accelerator, datasets, device, "
+        "weightmom config: error: config key sedes: unknown key; allowed here: accelerator, claims, datasets, device, "
         "experiment, jobs_per_gpu, methods, pruning, seeds, tables, threads, training"
     )
     for mode in (["--cores", "1"], ["-n"]):

@@ -174,7 +174,9 @@ def test_the_claims_step_writes_every_file_from_row_files(tmp_path):
         out_prefix=tmp_path / "claims",
     )
     text = (tmp_path / "claims.md").read_text()
-    rows_shown = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("|")]
+    rows_shown = [
+        [cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("|")
+    ]
     c1 = next(row for row in rows_shown if row[0].startswith("C1: outperforms previous approaches"))
     assert c1[1] == "not reproduced"
     pair = next(row for row in rows_shown if row[:3] == ["cifar10_jpeg", "alexnet", "magnitude"])

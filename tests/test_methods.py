@@ -125,10 +125,16 @@ def test_defaults_are_filled_and_bad_options_named():
         "beta": 0.5,
         "granularity": "round",
         "min_density": 0.02,
+        "density_exponent": 1.0,  # the defaults that depend on the allocation are filled too
+        "statistic": "optimizer_momentum",
     }
     default = build_pruner("weightmom", {})
     assert (default.density_exponent, default.statistic) == (1.0, "optimizer_momentum")
-    assert build_pruner("weightmom", {"allocation": "global_scaled"}).statistic == "score"
+    global_scaled = build_pruner("weightmom", {"allocation": "global_scaled"})
+    assert global_scaled.options["density_exponent"] == 1.0 and "statistic" not in global_scaled.options
+    assert global_scaled.statistic == "score"
+    levelling = build_pruner("weightmom", {"allocation": "levelling"}).options
+    assert "density_exponent" not in levelling and "statistic" not in levelling
     with pytest.raises(SpecError, match="'rewind_epochs' was unexpected"):
         build_pruner("lottery", {"rewind_epochs": 3})
     with pytest.raises(SpecError, match="option beta"):

@@ -130,19 +130,25 @@ def compression_claim(
     runs = []
     for key, run in _with_drop(frame).groupby(KEYS):
         compression, censored = compression_within(run, tolerance)
-        runs.append(dict(zip(KEYS, key), compression=compression, censored=censored, dense_top1=run["dense_top1"].iloc[0]))
+        runs.append(
+            dict(zip(KEYS, key), compression=compression, censored=censored, dense_top1=run["dense_top1"].iloc[0])
+        )
     per_seed = pd.DataFrame(runs, columns=[*KEYS, "compression", "censored", "dense_top1"])
     table = (
         per_seed.groupby(["dataset", "model", "method"])
-        .agg(dense_top1=("dense_top1", "mean"), compression=("compression", "mean"), censored=("censored", "any"),
-             seeds=("seed", "nunique"))  # fmt: skip
+        .agg(
+            dense_top1=("dense_top1", "mean"),
+            compression=("compression", "mean"),
+            censored=("censored", "any"),
+            seeds=("seed", "nunique"),
+        )  # fmt: skip
         .reset_index()
     )
     table = table[table["method"].isin([claimed, *baselines])].copy()
     table["role"] = np.where(table["method"] == claimed, "claimed", "baseline")
     table["reaches_target"] = table["compression"] >= target * (1 - 1e-9)
     table["best_baseline"], table["ratio_to_best"], table["verdict"] = "", np.nan, ""
-    for (dataset, model), cell in table.groupby(["dataset", "model"]):
+    for _, cell in table.groupby(["dataset", "model"]):
         mine = cell[cell["method"] == claimed]
         others = cell[cell["method"] != claimed]
         if mine.empty or others.empty:
@@ -151,7 +157,9 @@ def compression_claim(
         index = mine.index[0]
         ratio = mine["compression"].iloc[0] / best["compression"]
         table.loc[index, ["best_baseline", "ratio_to_best"]] = [best["method"], ratio]
-        table.loc[index, "verdict"] = _compression_verdict(ratio, bool(mine["censored"].iloc[0]), bool(best["censored"]))
+        table.loc[index, "verdict"] = _compression_verdict(
+            ratio, bool(mine["censored"].iloc[0]), bool(best["censored"])
+        )
     return table.sort_values(["dataset", "model", "role", "method"]).reset_index(drop=True)
 
 

@@ -29,8 +29,11 @@ def _compression(value: float, censored: bool) -> str:
 
 def summary_cells(claims: Claims) -> pd.DataFrame:
     return pd.DataFrame(
-        {"Claim": [v.claim for v in claims.verdicts], "Verdict": [v.verdict for v in claims.verdicts],
-         "Evidence": [v.evidence for v in claims.verdicts]}  # fmt: skip
+        {
+            "Claim": [v.claim for v in claims.verdicts],
+            "Verdict": [v.verdict for v in claims.verdicts],
+            "Evidence": [v.evidence for v in claims.verdicts],
+        }  # fmt: skip
     )
 
 
@@ -41,7 +44,9 @@ def accuracy_cells(claims: Claims, target: float) -> pd.DataFrame:
             "Dataset": c1["dataset"],
             "Model": c1["model"],
             "Baseline": c1["baseline"],
-            f"{c1['method'].iloc[0] if len(c1) else 'WeightMom'} top-1 at {target:g}x (%)": c1["top1"].map("{:.2f}".format),
+            f"{c1['method'].iloc[0] if len(c1) else 'WeightMom'} top-1 at {target:g}x (%)": c1["top1"].map(
+                "{:.2f}".format
+            ),
             "Baseline top-1 (%)": c1["baseline_top1"].map("{:.2f}".format),
             "Difference (pts)": c1["difference"].map(_signed),
             "95% CI": [_interval(lo, hi) for lo, hi in zip(c1["ci_low"], c1["ci_high"])],

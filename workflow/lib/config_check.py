@@ -1,7 +1,8 @@
 """The config check (used by workflow/rules/validation.smk; plain Python, no Snakemake).
 
 A config is checked against workflow/schemas/config.schema.yaml (its defaults filled in),
-each method's options against its pruner's schema (defaults filled in too), and then the
+each method's options against its pruner's schema (defaults filled in too, the conditional
+ones of weightmom.schema_defaults included), and then the
 cross-references a JSON schema cannot express. The first problem found is a ConfigError
 whose message is one line naming the key and its value; `check_or_exit` prints it alone,
 in the form the weightmom CLI gives a step's error, and stops the run before Snakemake
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import jsonschema
 import yaml
+
+from weightmom.schema_defaults import filling_validator
 
 #: The prefix of the printed line: `weightmom <step>: error: ` as the CLI prints a step's error.
 ERROR_PREFIX = "weightmom config: error: "
@@ -52,20 +55,6 @@ def explain(error, prefix=()):
     return f"config key {where}: {error.message}"
 
 
-def _filling_defaults(validator_class):
-    """`validator_class` that also sets each missing property that has a default
-    (https://python-jsonschema.readthedocs.io/en/latest/faq/), as snakemake.utils.validate does."""
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        for name, subschema in properties.items():
-            if "default" in subschema:
-                instance.setdefault(name, subschema["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
 def _strict_integers(validator_class):
     """jsonschema takes 2.0 for an integer; a seed or an epoch count of 2.0 would end up
     in paths and loops as a float, so integers must be written as integers."""
@@ -77,9 +66,9 @@ def _strict_integers(validator_class):
 
 def check_against_schema(instance, schema, prefix=()):
     """Check `instance` against `schema` (a dict), filling in its defaults in place."""
-    base = jsonschema.Draft202012Validator
-    for error in _filling_defaults(base)(schema).iter_errors(instance):
+    for error in filling_validator(schema).iter_errors(instance):
         raise ConfigError(explain(error, prefix))
+    base = jsonschema.Draft202012Validator
     strict = jsonschema.exceptions.best_match(_strict_integers(base)(schema).iter_errors(instance))
     if strict is not None:
         raise ConfigError(explain(strict, prefix))

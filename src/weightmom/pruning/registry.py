@@ -21,6 +21,7 @@ import yaml
 from weightmom.errors import SpecError
 from weightmom.pruner_files import describe, pruner_entry_points
 from weightmom.pruning.base import Pruner
+from weightmom.schema_defaults import filling_validator
 
 _METHODS: dict[str, tuple[type[Pruner], dict[str, Any]]] = {}
 
@@ -52,21 +53,18 @@ def options_schema(name: str) -> dict[str, Any]:
 
 
 def with_defaults(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Check `options` against the method's schema and fill in its defaults."""
+    """Check `options` against the method's schema and fill in its defaults, those that
+    depend on another option too (an `if`/`then` of the schema): what the method really uses."""
     if name not in _METHODS:
         raise SpecError(f"unknown pruner {name!r}; known pruners: {pruner_names()}")
-    schema = options_schema(name)
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(dict(options)))
+    filled = dict(options)
+    error = jsonschema.exceptions.best_match(filling_validator(options_schema(name)).iter_errors(filled))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path)
         message = error.message
         if error.validator == "not" and error.validator_value == {}:  # ruled out by another option
             message = f"{error.instance!r} is not allowed together with the other options given"
         raise SpecError(f"pruner {name!r} option{' ' + where if where else 's'}: {message}")
-    filled = dict(options)
-    for key, spec in schema.get("properties", {}).items():
-        if "default" in spec:
-            filled.setdefault(key, spec["default"])
     return filled
 
 

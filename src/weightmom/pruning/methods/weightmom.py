@@ -9,11 +9,6 @@ from weightmom.pruning import scores
 from weightmom.pruning.base import Pruner
 from weightmom.pruning.registry import register_pruner
 
-#: defaults of the options that only some allocations take (chosen on validation top-1 in
-#: the config/cifar10-cpu.yaml run, docs/method.md "Choosing the default")
-DEFAULT_EXPONENT = {"score_budget": 1.0, "global_scaled": 1.0}
-DEFAULT_STATISTIC = {"score_budget": "optimizer_momentum"}
-
 
 @register_pruner("weightmom")
 class WeightMom(Pruner):
@@ -23,9 +18,9 @@ class WeightMom(Pruner):
         self.granularity = self.options["granularity"]
         self.beta = float(self.options["beta"])
         self.uses_momentum = self.options["score"] == "momentum"
-        # the options schema allows these two only with the allocations that use them
-        self.density_exponent = float(self.options.get("density_exponent", DEFAULT_EXPONENT.get(self.allocation, 0.0)))
-        self.statistic = self.options.get("statistic", DEFAULT_STATISTIC.get(self.allocation, "score"))
+        # the options schema sets these two (defaults per allocation) only for the allocations that use them
+        self.density_exponent = float(self.options.get("density_exponent", 0.0))
+        self.statistic = self.options.get("statistic", "score")
 
     def init_state(self, params):
         """Momentum scores start at |w| of the dense model."""
