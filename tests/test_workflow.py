@@ -122,6 +122,24 @@ def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
     assert re.search(r"prune_round\s+\d+", overridden.stdout)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "config", ["config/demo.yaml", "config/config.yaml", "config/paper-cpu.yaml", "config/paper-gpu.yaml"]
+)
+def test_every_paper_config_plans_the_claims_and_the_sweep(tmp_path, config):
+    workdir = copy_project(tmp_path)
+    outputs = _planned_outputs(workdir, config)
+    spec = yaml.safe_load((REPO / config).read_text())
+    out = f"results/{spec['experiment']}"
+    assert {f"{out}/tables/claims.{ext}" for ext in ("md", "html", "csv", "parquet")} <= outputs
+    pruning = spec["pruning"]
+    last = pruning["rounds"] + pruning.get("sweep", {}).get("rounds", 0)
+    rounds = {int(m) for m in re.findall(r"/round(\d+)/checkpoint\.pt", " ".join(outputs))}
+    assert rounds == set(range(1, last + 1))
+    exported = {int(m) for m in re.findall(r"/round(\d+)/model\.onnx", " ".join(outputs))}
+    assert exported == {pruning["rounds"]}  # exports and tables read the round at the target compression
+
+
 def _planned_outputs(workdir: Path, config: str, env: dict[str, str] | None = None) -> set[str]:
     result = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config, env=env)
     assert result.returncode == 0, result.stderr
