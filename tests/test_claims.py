@@ -135,6 +135,19 @@ def test_c2_is_supported_when_weightmom_reaches_the_target_and_beats_the_best_ba
     assert claims.verdicts[1].verdict == "supported"
 
 
+def test_c2_is_partly_supported_when_weightmom_is_above_the_best_baseline_in_one_cell_and_below_in_another():
+    frame = frame_of(
+        *three_seed_cell(weightmom_shift=3.0, magnitude_shift=-1.0),
+        *three_seed_cell(model="vgg16_bn", magnitude_shift=1.0),
+    )
+    claims = check_claims(frame, None, OPTIONS, "weightmom", 15, 1.0, {"cifar10_jpeg": "cifar10"}, PROTOCOL)
+    mine = claims.compression[claims.compression["role"] == "claimed"].set_index("model")["verdict"]
+    assert mine.to_dict() == {"alexnet": "higher", "vgg16_bn": "lower"}
+    verdict = claims.verdicts[1]
+    assert verdict.verdict == "partly"
+    assert verdict.evidence.endswith("(2 of 2 cells reach 15x; above the best baseline in 1, below it in 1)")
+
+
 def test_c3_marks_the_cells_run_and_the_protocol_and_the_rest_not_run():
     frame = frame_of(*three_seed_cell(), *three_seed_cell(dataset="c100", model="vgg16_bn"))
     datasets = {"cifar10_jpeg": "cifar10", "c100": "cifar100", "digits": None}

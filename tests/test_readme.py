@@ -44,6 +44,11 @@ def test_the_readme_embeds_every_experiments_tables():
         "results/demo/tables/digits.md",
         "results/demo/tables/digits_ablation.md",
         "results/cifar10-cpu/tables/cifar10_jpeg.md",
+        "results/demo/tables/claims.md",
+        "results/paper-cpu/tables/claims.md",
+        "results/paper-gpu/tables/claims.md",
+        "results/paper-cpu/tables/cifar10_jpeg.md",
+        "results/paper-cpu/tables/cifar100_jpeg.md",
     ):
         assert f"<!-- table: {path} -->" in text
 

@@ -259,13 +259,17 @@ def compression_verdict(c2: pd.DataFrame, target: float, tolerance: float) -> Ve
         f"{_times(c2[(c2.dataset == r.dataset) & (c2.model == r.model) & (c2.method == r.best_baseline)].compression.iloc[0])}"
         for r in mine.itertuples()
     ]
-    evidence = f"WeightMom within {tolerance:g} pt up to: " + "; ".join(cells)
-    lower = mine["verdict"].isin(["lower"])
-    if reached == len(mine) and not lower.any():
+    higher = int((mine["verdict"] == "higher").sum())
+    lower = int((mine["verdict"] == "lower").sum())
+    evidence = (
+        f"WeightMom within {tolerance:g} pt up to: " + "; ".join(cells) + f" ({reached} of {len(mine)} cells reach "
+        f"{target:g}x; above the best baseline in {higher}, below it in {lower})"
+    )
+    if reached == len(mine) and lower == 0:
         return Verdict(claim, "supported", evidence)
-    if reached == 0 or lower.all():
+    if reached == 0 or (lower > 0 and higher == 0):
         return Verdict(claim, "not reproduced", evidence)
-    return Verdict(claim, "partly", f"{evidence} ({reached} of {len(mine)} cells reach {target:g}x)")
+    return Verdict(claim, "partly", evidence)
 
 
 def coverage_verdict(c3: pd.DataFrame) -> Verdict:
