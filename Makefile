@@ -41,9 +41,12 @@ pull: venv
 	$(BIN)/python scripts/pull.py $(EXPERIMENT)
 
 # The README's result tables are the pipeline's: run the demo, then copy its tables (and
-# those of any other experiment computed here) into the README (scripts/readme_tables.py).
+# those of any other experiment computed here) into the README (scripts/readme_tables.py),
+# and the evidence WeightMom's default is chosen on into docs/method.md.
 readme: demo
 	$(BIN)/python scripts/readme_tables.py
+	$(BIN)/python scripts/choose_default.py --out results/default-choice.md
+	$(BIN)/python scripts/readme_tables.py --readme docs/method.md
 
 lint: venv
 	$(BIN)/ruff check .
