@@ -46,7 +46,7 @@ def evidence(spec: dict, root: Path, readme: Path) -> pd.DataFrame:
     """One row per (run, model, candidate): validation top-1 at the target and its rank
     among the candidates in that run and model."""
     rows = []
-    for run in spec["runs"]:
+    for index, run in enumerate(spec["runs"]):
         text, source = table_text(run["table"], root, readme)
         table = markdown_rows(text)
         column = next(c for c in table.columns if VALIDATION.fullmatch(c))
@@ -59,13 +59,14 @@ def evidence(spec: dict, root: Path, readme: Path) -> pd.DataFrame:
                     {
                         "cell": f"{model} / {run['dataset']}",
                         "run": f"{model} / {run['dataset']}, {run['protocol']}",
+                        "run_index": (index, model),
                         "source": source,
                         "candidate": candidate,
-                        "val_top1": float(by_method[(model, method)]),
+                        "val_top1": float(by_method[(model, method)].split()[0]),  # "mean" or "mean ± std"
                     }
                 )
     frame = pd.DataFrame(rows)
-    frame["rank"] = frame.groupby("run")["val_top1"].rank(ascending=False, method="average")
+    frame["rank"] = frame.groupby("run_index")["val_top1"].rank(ascending=False, method="average")
     return frame
 
 

@@ -70,6 +70,26 @@ def _set(*path_and_value):
             "config key datasets.own: needs exactly one of: root | archive and md5",
         ),
         (_set("training", "dense", "lr", "fast"), "config key training.dense.lr: 'fast' is not of type 'number'"),
+        (
+            _set("claims", {"method": "weightmon"}),
+            "config key claims.method: 'weightmon' is not in methods ['weightmom',",
+        ),
+        (
+            _set("claims", {"method": "magnitude"}),
+            "config key claims.method: 'magnitude' runs pruner 'magnitude', not weightmom",
+        ),
+        (
+            _set("pruning", "sweep", {"max_compression": 10, "rounds": 2}),
+            "config key pruning.sweep.max_compression: 10 must be past the target_compression 15",
+        ),
+        (
+            _set("pruning", "sweep", {"max_compression": 50}),
+            "config key pruning.sweep: 'rounds' is a required property",
+        ),
+        (
+            _set("claims", {"paper_datasets": {"digits": "mnist"}}),
+            "config key claims.paper_datasets.digits: 'mnist' is not one of ['cifar10', 'cifar100']",
+        ),
         (_set("training", "dense", "epochs", 0), "config key training.dense.epochs: 0 is less than the minimum of 1"),
         (
             _set("training", "finetune", "epochs", -2),

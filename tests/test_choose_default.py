@@ -45,6 +45,8 @@ def test_ranks_per_run_averaged_per_cell_then_over_cells(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r/one.md").write_text(table("net", {"wm_a": 80.0, "wm_b": 81.0, "wm_c": 79.0}))  # B A C
     (tmp_path / "r/two.md").write_text(table("net", {"wm_a": 82.0, "wm_b": 80.0, "wm_c": 81.0}))  # A C B
+    two = (tmp_path / "r/two.md").read_text().replace("| 82.00 |", "| 82.00 ± 0.50 |")  # two seeds: mean ± std
+    (tmp_path / "r/two.md").write_text(two)
     (tmp_path / "r/three.md").write_text(table("other", {"wm_a": 60.0, "wm_b": 59.0, "wm_c": 62.0}))  # C A B
     spec = write_spec(
         tmp_path,

@@ -49,18 +49,18 @@ def pair_verdict(low: float, high: float) -> str:
     return "within the noise"
 
 
-def compression_within(rounds: pd.DataFrame, tolerance: float) -> tuple[float, bool]:
-    """(compression, censored) of one run: rows of rounds 0..R with `compression_ratio` and
-    `drop` (points), in any order. The last round within `tolerance`, interpolated on log
-    compression towards the next one; censored when the last round is still within it."""
+def compression_within(rounds: pd.DataFrame, tolerance: float, last_round: int) -> tuple[float, bool]:
+    """(compression, censored) of one run: rows of rounds 0..`last_round` with
+    `compression_ratio` and `drop` (points), in any order. The last round within
+    `tolerance`, interpolated on log compression towards the next one; censored when the
+    run's last round is still within it. NaN for a run with a round missing or a NaN top-1."""
     rounds = rounds.sort_values("round")
+    if list(rounds["round"]) != list(range(last_round + 1)) or rounds["drop"].isna().any():
+        return float("nan"), False
     compression = rounds["compression_ratio"].to_numpy(dtype=float)
     drop = rounds["drop"].to_numpy(dtype=float)
-    within = np.flatnonzero(drop <= tolerance + 1e-9)
-    if len(within) == 0:
-        return 1.0, False
-    last = int(within[-1])
-    if last == len(rounds) - 1:
+    last = int(np.flatnonzero(drop <= tolerance + 1e-9)[-1])  # round 0 has no drop
+    if last == last_round:
         return float(compression[last]), True
     low, high = math.log(compression[last]), math.log(compression[last + 1])
     fraction = (tolerance - drop[last]) / (drop[last + 1] - drop[last])
@@ -92,7 +92,7 @@ def accuracy_claim(
         cell_predictions = None if predictions is None else predictions[predictions["dataset"] == dataset]
         differences = paired_differences(finals, [claimed, *compared], cell_predictions, reference=claimed)
         top1 = finals.groupby("method")["top1"].mean()
-        seeds = finals.groupby("method")["seed"].nunique()
+        seeds = finals.groupby("method")["seed"].apply(set)
         for baseline in compared:
             row = differences[differences["method"] == baseline].iloc[0]
             # paired_differences gives baseline - claimed; the claim reads claimed - baseline
@@ -108,12 +108,16 @@ def accuracy_claim(
                     "difference": -row["diff_mean"],
                     "ci_low": low,
                     "ci_high": high,
-                    "basis": row["diff_basis"] or "one seed, no predictions",
-                    "seeds": int(min(seeds[claimed], seeds[baseline])),
+                    "basis": row["diff_basis"] or _no_interval(seeds[claimed] & seeds[baseline]),
+                    "seeds": len(seeds[claimed] & seeds[baseline]),
                     "verdict": pair_verdict(low, high),
                 }
             )
     return pd.DataFrame(rows, columns=_C1_COLUMNS)
+
+
+def _no_interval(paired_seeds: set) -> str:
+    return "one seed, no predictions" if paired_seeds else "no seed in common"
 
 
 _C1_COLUMNS = [
@@ -123,13 +127,13 @@ _C1_COLUMNS = [
 
 
 def compression_claim(
-    frame: pd.DataFrame, claimed: str, baselines: Sequence[str], target: float, tolerance: float
+    frame: pd.DataFrame, claimed: str, baselines: Sequence[str], target: float, tolerance: float, last_round: int
 ) -> pd.DataFrame:
     """C2: per cell and method, the compression within `tolerance` (mean over seeds), and on
     the claimed method's row its ratio to the best baseline's."""
     runs = []
     for key, run in _with_drop(frame).groupby(KEYS):
-        compression, censored = compression_within(run, tolerance)
+        compression, censored = compression_within(run, tolerance, last_round)
         runs.append(
             dict(zip(KEYS, key), compression=compression, censored=censored, dense_top1=run["dense_top1"].iloc[0])
         )
@@ -153,8 +157,11 @@ def compression_claim(
         others = cell[cell["method"] != claimed]
         if mine.empty or others.empty:
             continue
-        best = others.loc[others["compression"].idxmax()]
         index = mine.index[0]
+        if mine["compression"].isna().any() or others["compression"].isna().all():
+            table.loc[index, "verdict"] = "no value (a run is incomplete)"
+            continue
+        best = others.loc[others["compression"].idxmax()]
         ratio = mine["compression"].iloc[0] / best["compression"]
         table.loc[index, ["best_baseline", "ratio_to_best"]] = [best["method"], ratio]
         table.loc[index, "verdict"] = _compression_verdict(
@@ -267,7 +274,7 @@ def compression_verdict(c2: pd.DataFrame, target: float, tolerance: float) -> Ve
     )
     if reached == len(mine) and lower == 0:
         return Verdict(claim, "supported", evidence)
-    if reached == 0 or (lower > 0 and higher == 0):
+    if reached == 0 or (reached < len(mine) and lower > 0 and higher == 0):
         return Verdict(claim, "not reproduced", evidence)
     return Verdict(claim, "partly", evidence)
 
@@ -306,9 +313,13 @@ def check_claims(
 ) -> Claims:
     """The three claims from metric rows with every method's round 0 (weightmom.metrics.expand_dense)."""
     baselines = [m for m, options in method_options.items() if options["pruner"] != "weightmom"]
-    pruned = frame[frame["method"].isin([claimed, *baselines])]
-    c1 = accuracy_claim(pruned, predictions, claimed, baselines, target, tolerance)
-    c2 = compression_claim(pruned, claimed, baselines, target, tolerance)
+    compared = frame[frame["method"].isin([claimed, *baselines])]
+    # every method gets a copy of round 0 (expand_dense): a method counts in a cell only
+    # where it has pruned rounds there
+    ran = compared[compared["round"] > 0].groupby(["dataset", "model", "method"]).size()
+    compared = compared[compared.set_index(["dataset", "model", "method"]).index.isin(ran.index)]
+    c1 = accuracy_claim(compared, predictions, claimed, baselines, target, tolerance)
+    c2 = compression_claim(compared, claimed, baselines, target, tolerance, protocol.rounds + protocol.sweep_rounds)
     c3 = coverage_claim(frame, paper_datasets, protocol)
     verdicts = [accuracy_verdict(c1), compression_verdict(c2, target, tolerance), coverage_verdict(c3)]
     return Claims(verdicts, c1, c2, c3)

@@ -151,7 +151,7 @@ def rows(claims: Claims) -> pd.DataFrame:
             claims.coverage.assign(claim="C3"),
         ],
         ignore_index=True,
-    ).astype({"verdict": str})
+    ).assign(verdict=lambda frame: frame["verdict"].fillna("").astype(str))
 
 
 def write_claims_files(claims: Claims, prefix: str | Path, title: str, target: float, tolerance: float) -> None:

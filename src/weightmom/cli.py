@@ -353,7 +353,7 @@ def _parser() -> argparse.ArgumentParser:
     density = add(
         "density-figure",
         "weightmom.reports:make_density_figure",
-        "Plot each layer's density after the final round, one line per method.",
+        "Plot each layer's density at the target compression (the rows given), one line per method.",
     )
     density.add_argument("--title", required=True)
     density.add_argument("--methods", nargs="+", required=True)

@@ -90,7 +90,8 @@ def accuracy_vs_compression(
 
 
 def layer_density(layers: pd.DataFrame, methods: Sequence[str], title: str, path: str | Path) -> None:
-    """Density of every prunable layer after the final round, one line per method (mean
+    """Density of every prunable layer in the rows given (the round at the target
+    compression), one line per method (mean
     over seeds), layers in network order and named with their weight count: a collapsing
     layer shows as a drop to the floor. Methods are drawn side by side within each layer's
     slot, so methods with the same densities (uniform allocations) stay visible."""

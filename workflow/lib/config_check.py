@@ -18,7 +18,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from weightmom.schema_defaults import filling_validator
+from weightmom.schema_defaults import fill_and_check
 
 #: The prefix of the printed line: `weightmom <step>: error: ` as the CLI prints a step's error.
 ERROR_PREFIX = "weightmom config: error: "
@@ -66,7 +66,7 @@ def _strict_integers(validator_class):
 
 def check_against_schema(instance, schema, prefix=()):
     """Check `instance` against `schema` (a dict), filling in its defaults in place."""
-    for error in filling_validator(schema).iter_errors(instance):
+    for error in fill_and_check(schema, instance):
         raise ConfigError(explain(error, prefix))
     base = jsonschema.Draft202012Validator
     strict = jsonschema.exceptions.best_match(_strict_integers(base)(schema).iter_errors(instance))
@@ -146,7 +146,10 @@ def checked(config, schema_file, schemas=None):
     """A copy of `config` with its defaults filled in, or ConfigError naming the first bad
     key. `schemas` (pruner name to options schema) defaults to the installed pruners'."""
     config = copy.deepcopy(config)
+    claimed = (config.get("claims") or {}).get("method")
     check_against_schema(config, yaml.safe_load(Path(schema_file).read_text()))
+    if claimed is not None and claimed not in config["methods"]:
+        raise ConfigError(f"config key claims.method: {claimed!r} is not in methods {list(config['methods'])}")
     check_methods(config, pruner_schemas() if schemas is None else schemas)
     check_references(config)
     return config

@@ -131,6 +131,14 @@ def all_metric_rows(kind):
     return [f"{d}/{kind}.parquet" for d in dirs]
 
 
+def round_pruning(round_index):
+    """The pruning settings a round depends on: the sweep only for the rounds past the
+    target, so adding or changing a sweep leaves rounds 1..TARGET_ROUND as they are."""
+    if round_index <= TARGET_ROUND:
+        return {key: value for key, value in config["pruning"].items() if key != "sweep"}
+    return config["pruning"]
+
+
 def previous_checkpoint(wildcards):
     r = int(wildcards.round)
     base = run_dir(wildcards.dataset, wildcards.model, wildcards.seed)

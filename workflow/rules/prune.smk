@@ -12,7 +12,7 @@ rule prune_round:
         options=lambda wildcards: as_json(
             {k: v for k, v in config["methods"][wildcards.method].items() if k != "pruner"}
         ),
-        pruning=as_json(config["pruning"]),
+        pruning=lambda wildcards: as_json(round_pruning(int(wildcards.round))),
         recipe=as_json(config["training"]["finetune"]),
         dense_recipe=as_json(config["training"]["dense"]),
         accelerator=as_json(config["accelerator"]),

@@ -134,7 +134,7 @@ rule density_figure:
             subcategory="{table}",
         ),
     params:
-        title=lambda wildcards: figure_title(wildcards, "layer density at the final round"),
+        title=lambda wildcards: figure_title(wildcards, "layer density at the target compression"),
         methods=lambda wildcards: table_methods(wildcards.table),
         code=step_digest("report"),
     log:

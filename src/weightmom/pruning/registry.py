@@ -21,7 +21,7 @@ import yaml
 from weightmom.errors import SpecError
 from weightmom.pruner_files import describe, pruner_entry_points
 from weightmom.pruning.base import Pruner
-from weightmom.schema_defaults import filling_validator
+from weightmom.schema_defaults import fill_and_check
 
 _METHODS: dict[str, tuple[type[Pruner], dict[str, Any]]] = {}
 
@@ -58,7 +58,7 @@ def with_defaults(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if name not in _METHODS:
         raise SpecError(f"unknown pruner {name!r}; known pruners: {pruner_names()}")
     filled = dict(options)
-    error = jsonschema.exceptions.best_match(filling_validator(options_schema(name)).iter_errors(filled))
+    error = jsonschema.exceptions.best_match(fill_and_check(options_schema(name), filled))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path)
         message = error.message

@@ -18,9 +18,10 @@ class WeightMom(Pruner):
         self.granularity = self.options["granularity"]
         self.beta = float(self.options["beta"])
         self.uses_momentum = self.options["score"] == "momentum"
-        # the options schema sets these two (defaults per allocation) only for the allocations that use them
-        self.density_exponent = float(self.options.get("density_exponent", 0.0))
-        self.statistic = self.options.get("statistic", "score")
+        # the options schema sets these two (defaults per allocation) for the allocations that use them alone
+        uses_exponent = self.allocation in ("score_budget", "global_scaled")
+        self.density_exponent = float(self.options["density_exponent"]) if uses_exponent else 0.0
+        self.statistic = self.options["statistic"] if self.allocation == "score_budget" else "score"
 
     def init_state(self, params):
         """Momentum scores start at |w| of the dense model."""
