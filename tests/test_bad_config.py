@@ -10,6 +10,7 @@ import importlib.util
 import json
 
 import pytest
+import yaml
 
 from helpers import FAST_RECIPE, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
@@ -221,3 +222,23 @@ def test_a_model_too_deep_for_the_images_is_named_by_the_first_training_job(digi
         "weightmom train: error: model 'alexnet' cannot take the 8x8 images with 1 channel(s) of dataset 'digits' ("
     )
     assert not out.parent.joinpath("resume.pt").exists() and not out.exists()
+
+
+def test_the_check_fills_the_defaults_a_method_really_uses():
+    """Ablation tables and settings show the options a run used: WeightMom's defaults that
+    depend on its allocation are filled by the check, as the pruner fills them."""
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["methods"].update(
+        plain={"pruner": "weightmom"},
+        scaled={"pruner": "weightmom", "allocation": "global_scaled"},
+        levelled={"pruner": "weightmom", "allocation": "levelling"},
+    )
+    methods = config_check.checked(config, SCHEMA)["methods"]
+    assert methods["plain"]["density_exponent"] == 1.0 and methods["plain"]["statistic"] == "score"
+    assert methods["scaled"]["density_exponent"] == 1.0 and "statistic" not in methods["scaled"]
+    assert "density_exponent" not in methods["levelled"] and "statistic" not in methods["levelled"]
+    assert config_check.checked(config, SCHEMA)["claims"] == {
+        "method": "weightmom",
+        "tolerance": 1.0,
+        "paper_datasets": {},
+    }
