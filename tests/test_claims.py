@@ -163,10 +163,14 @@ def test_c2_compression_ratio_to_the_best_baseline_and_the_verdicts():
 
 
 def test_c2_is_supported_when_weightmom_reaches_the_target_and_beats_the_best_baseline():
-    frame = frame_of(*three_seed_cell(weightmom_shift=3.0, magnitude_shift=-1.0))
-    claims = check_claims(frame, None, OPTIONS, "weightmom", 15, 1.0, {"cifar10_jpeg": "cifar10"}, PROTOCOL)
-    mine = claims.compression.set_index("method").loc["weightmom"]
-    assert mine["verdict"] == "higher" and mine["ratio_to_best"] > 1
+    frame = frame_of(
+        *three_seed_cell(weightmom_shift=3.0, magnitude_shift=-1.0),
+        *three_seed_cell(dataset="c100", weightmom_shift=3.0, magnitude_shift=-1.0),
+    )
+    both = {"cifar10_jpeg": "cifar10", "c100": "cifar100"}
+    claims = check_claims(frame, None, OPTIONS, "weightmom", 15, 1.0, both, PROTOCOL)
+    mine = claims.compression[claims.compression["role"] == "claimed"]
+    assert list(mine["verdict"]) == ["higher", "higher"] and (mine["ratio_to_best"] > 1).all()
     assert claims.verdicts[1].verdict == "supported"
 
 
@@ -181,6 +185,26 @@ def test_c2_is_partly_supported_when_weightmom_is_above_the_best_baseline_in_one
     verdict = claims.verdicts[1]
     assert verdict.verdict == "partly"
     assert verdict.evidence.endswith("(2 of 2 cells reach 15x; above the best baseline in 1, below it in 1)")
+
+
+def test_a_compression_one_weight_short_of_the_target_reaches_it():
+    frame = frame_of(*three_seed_cell(weightmom_shift=3.0, magnitude_shift=-1.0))
+    frame.loc[frame["round"] == 5, "compression_ratio"] = 14.998  # a sweep-less run ends at the target
+    frame = frame[frame["round"] <= 5]
+    protocol = Protocol(30, 2, rounds=5, target=15, sweep_rounds=0, sweep_to=None, seeds=3)
+    both = {"cifar10_jpeg": "cifar10", "c100": "cifar100"}
+    frame = pd.concat([frame, frame[frame["dataset"] == "cifar10_jpeg"].assign(dataset="c100")])
+    claims = check_claims(frame, None, OPTIONS, "weightmom", 15, 1.0, both, protocol)
+    mine = claims.compression.set_index(["dataset", "method"]).loc[("cifar10_jpeg", "weightmom")]
+    assert mine["censored"] and mine["compression"] == pytest.approx(14.998) and mine["reaches_target"]
+    assert claims.verdicts[1].verdict == "supported"
+    # the same evidence on one of the paper's datasets, or on none of them
+    one = frame[frame["dataset"] == "cifar10_jpeg"]
+    claims = check_claims(one, None, OPTIONS, "weightmom", 15, 1.0, both, protocol)
+    assert claims.verdicts[1].verdict == "partly" and claims.verdicts[1].evidence.endswith("; CIFAR-100 not run")
+    claims = check_claims(one, None, OPTIONS, "weightmom", 15, 1.0, {}, protocol)
+    assert claims.verdicts[1].verdict == "supported (on none of the paper's datasets)"
+    assert claims.verdicts[0].verdict.endswith("(on none of the paper's datasets)")
 
 
 def test_c3_marks_the_cells_run_and_the_protocol_and_the_rest_not_run():

@@ -150,7 +150,8 @@ def compression_claim(
     )
     table = table[table["method"].isin([claimed, *baselines])].copy()
     table["role"] = np.where(table["method"] == claimed, "claimed", "baseline")
-    table["reaches_target"] = table["compression"] >= target * (1 - 1e-9)
+    # a schedule reaches the target to one weight: 14.998x on a small network is 15x
+    table["reaches_target"] = table["compression"] >= target * (1 - SAME_COMPRESSION)
     table["best_baseline"], table["ratio_to_best"], table["verdict"] = "", np.nan, ""
     for _, cell in table.groupby(["dataset", "model"]):
         mine = cell[cell["method"] == claimed]
@@ -321,5 +322,23 @@ def check_claims(
     c1 = accuracy_claim(compared, predictions, claimed, baselines, target, tolerance)
     c2 = compression_claim(compared, claimed, baselines, target, tolerance, protocol.rounds + protocol.sweep_rounds)
     c3 = coverage_claim(frame, paper_datasets, protocol)
-    verdicts = [accuracy_verdict(c1), compression_verdict(c2, target, tolerance), coverage_verdict(c3)]
+    covered = {PAPER_DATASETS[paper_datasets[d]] for d in c1["dataset"] if paper_datasets.get(d)}
+    verdicts = [
+        on_paper_datasets(accuracy_verdict(c1), covered, needs_both=False),
+        on_paper_datasets(compression_verdict(c2, target, tolerance), covered, needs_both=True),
+        coverage_verdict(c3),
+    ]
     return Claims(verdicts, c1, c2, c3)
+
+
+def on_paper_datasets(verdict: Verdict, covered: set[str], needs_both: bool) -> Verdict:
+    """A verdict on none of the paper's datasets says so; C2 claims both datasets, so a
+    "supported" on one of them is "partly"."""
+    if verdict.verdict == "not tested":
+        return verdict
+    if not covered:
+        return Verdict(verdict.claim, f"{verdict.verdict} (on none of the paper's datasets)", verdict.evidence)
+    missing = sorted(set(PAPER_DATASETS.values()) - covered)
+    if needs_both and missing and verdict.verdict == "supported":
+        return Verdict(verdict.claim, "partly", f"{verdict.evidence}; {', '.join(missing)} not run")
+    return verdict

@@ -86,7 +86,7 @@ rule claims:
         tolerance=config["claims"]["tolerance"],
         paper_datasets=as_json(paper_datasets()),
         protocol=as_json({key: config[key] for key in ("training", "pruning", "seeds")}),
-        prefix=f"{OUT}/tables/claims",
+        prefix=lambda wildcards, output: os.path.splitext(output.md)[0],
         code=step_digest("report"),
     log:
         f"{LOGS}/tables/claims.log",
