@@ -134,7 +134,7 @@ rule density_figure:
             subcategory="{table}",
         ),
     params:
-        title=lambda wildcards: figure_title(wildcards, "layer density at the target compression"),
+        title=lambda wildcards: figure_title(wildcards, f"layer density at {config['pruning']['target_compression']:g}x"),
         methods=lambda wildcards: table_methods(wildcards.table),
         code=step_digest("report"),
     log:
