@@ -1,5 +1,5 @@
 # The two set-up commands: `make demo` (the whole pipeline on the embedded digits data)
-# and `make test-all` (every test, what CI runs: about 20 minutes on 2 cores). Both create or
+# and `make test-all` (every test, what CI runs: about 28 minutes on 2 cores). Both create or
 # refresh the virtual environment first. While editing, `make test` runs the fast tier alone
 # (unit tests and in-process checks, under a minute) and `make lint` the linters.
 VENV ?= .venv

@@ -248,6 +248,7 @@ def test_demo_workflow_end_to_end(tmp_path):
         "results/demo/summary/metrics.json",
         "results/demo/summary/accuracy.csv",
         "results/demo/summary/curves.csv",
+        *(f"results/demo/tables/claims.{ext}" for ext in ("md", "html", "csv", "parquet")),
         *(
             f"results/demo/tables/{t}.{ext}"
             for t in ("digits", "digits_ablation")
