@@ -78,6 +78,13 @@ def reduced_demo_config() -> dict:
     return load_test_config("reduced")
 
 
+def shared_archive(name: str) -> tuple[Path, pytest.MarkDecorator]:
+    """../shared/data/<name> (the real-image archives beside the checkout) and a skip mark
+    that names it where it is absent."""
+    path = REPO.parent / "shared/data" / name
+    return path, pytest.mark.skipif(not path.exists(), reason=f"{path} is not here (see the shared data README)")
+
+
 def write_config(workdir: Path, config: dict) -> str:
     path = workdir / "config/test.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

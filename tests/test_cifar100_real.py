@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, copy_project, run_snakemake, write_config
+from helpers import REPO, copy_project, run_snakemake, shared_archive, write_config
 
-ARCHIVE = REPO.parent / "shared/data/cifar100-jpeg.tar.gz"
+ARCHIVE, needs_archive = shared_archive("cifar100-jpeg.tar.gz")
 
 pytestmark = pytest.mark.slow  # the workflow on real images
 
 
-@pytest.mark.skipif(not ARCHIVE.exists(), reason=f"{ARCHIVE} is not here (see the shared data README)")
+@needs_archive
 def test_paper_cpu_config_runs_cifar100_on_the_real_archive(tmp_path):
     workdir = copy_project(tmp_path)
     config = yaml.safe_load((REPO / "config/paper-cpu.yaml").read_text())

@@ -32,16 +32,11 @@ def _filling(validator_class: type) -> type:
 FillingValidator = _filling(jsonschema.Draft202012Validator)
 
 
-def filling_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    """A Draft 2020-12 validator of `schema` whose iter_errors(instance) fills `instance`'s defaults in place."""
-    return FillingValidator(schema)
-
-
 def fill_and_check(schema: dict[str, Any], instance: Any) -> list[jsonschema.ValidationError]:
     """Fill `instance`'s defaults in place and return what is wrong with it. Filling runs
     until nothing changes, so a default under an `if` that another default makes true is
     set whatever the order of the schema's keywords."""
-    validator = filling_validator(schema)
+    validator = FillingValidator(schema)
     while True:
         before = repr(instance)
         errors = list(validator.iter_errors(instance))
