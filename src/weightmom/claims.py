@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weightmom.tables import paired_differences, per_seed_final
+from weightmom.tables import paired_differences, per_seed_final, with_drop
 
 PAPER_MODELS = ("alexnet", "vgg16_bn", "resnet50")
 PAPER_DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
@@ -65,12 +65,6 @@ def compression_within(rounds: pd.DataFrame, tolerance: float, last_round: int) 
     low, high = math.log(compression[last]), math.log(compression[last + 1])
     fraction = (tolerance - drop[last]) / (drop[last + 1] - drop[last])
     return float(math.exp(low + fraction * (high - low))), False
-
-
-def _with_drop(frame: pd.DataFrame) -> pd.DataFrame:
-    dense = frame[frame["round"] == 0].set_index(KEYS)["top1"].rename("dense_top1") * 100
-    rows = frame.join(dense, on=KEYS)
-    return rows.assign(drop=rows["dense_top1"] - rows["top1"] * 100)
 
 
 def accuracy_claim(
@@ -132,7 +126,7 @@ def compression_claim(
     """C2: per cell and method, the compression within `tolerance` (mean over seeds), and on
     the claimed method's row its ratio to the best baseline's."""
     runs = []
-    for key, run in _with_drop(frame).groupby(KEYS):
+    for key, run in with_drop(frame, KEYS).groupby(KEYS):
         compression, censored = compression_within(run, tolerance, last_round)
         runs.append(
             dict(zip(KEYS, key), compression=compression, censored=censored, dense_top1=run["dense_top1"].iloc[0])

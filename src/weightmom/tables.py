@@ -127,14 +127,20 @@ def at_target(rows: pd.DataFrame, target_compression: float | None, keys: Sequen
     return pruned.loc[distance.groupby([pruned[k] for k in keys]).idxmin()]
 
 
+def with_drop(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """`frame` with `dense_top1` (points: round 0 of the same `keys`) and `drop`, the
+    points of top-1 each row lost against it."""
+    dense = frame[frame["round"] == 0].set_index(keys)["top1"].rename("dense_top1") * 100
+    rows = frame.join(dense, on=keys)
+    return rows.assign(drop=rows["dense_top1"] - rows["top1"] * 100)
+
+
 def per_seed_final(frame: pd.DataFrame, tolerance: float, target_compression: float | None = None) -> pd.DataFrame:
     """Per (model, method, seed): dense top-1, the numbers of the round at the target
     compression, and the highest compression any round reached with a drop of at most
     `tolerance` points."""
     keys = ["model", "method", "seed"]
-    dense = frame[frame["round"] == 0].set_index(keys)["top1"].rename("dense_top1") * 100
-    rows = frame.join(dense, on=keys)
-    rows["drop"] = rows["dense_top1"] - rows["top1"] * 100
+    rows = with_drop(frame, keys)
     within = rows[rows["drop"] <= tolerance + 1e-9].groupby(keys)["compression_ratio"].max()
     last = at_target(rows, target_compression, keys).set_index(keys)
     return pd.DataFrame(
