@@ -63,6 +63,7 @@ def results(digits_dir, tmp_path_factory):
         layers_out=root / "layers.parquet",
         summary_json=root / "summary/metrics.json",
         summary_csv=root / "summary/accuracy.csv",
+        target_round=2,
     )
     return root
 
@@ -172,6 +173,8 @@ def test_collect_wants_its_curve_outputs_together(tmp_path, capsys):
         "d",
         "--summary-json",
         "e",
+        "--target-round",
+        "1",
         "--summary-csv",
         "f",
         "--curves-out",

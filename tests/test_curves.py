@@ -151,6 +151,7 @@ def test_collect_gathers_the_curves_and_a_summary_dvc_can_plot(curve_files, tmp_
         layers_out=tmp_path / "layers.parquet",
         summary_json=tmp_path / "s.json",
         summary_csv=tmp_path / "s.csv",
+        target_round=2,
         curve_rows=curve_files,
         curves_out=tmp_path / "curves.parquet",
         curves_csv=tmp_path / "curves.csv",

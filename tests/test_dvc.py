@@ -1,11 +1,18 @@
-"""Sharing results with DVC, for real: one stage per experiment that never destroys work
-(a changed setting reruns only what it changes, files under results/ stay, a killed
-`dvc repro` resumes), and push / pull through a directory remote and through SSH to an
-OpenSSH server started here, after which Snakemake finds nothing to do in the clone."""
+"""Sharing results with DVC, for real, with the README's commands in a git clone of the
+committed tree (so any file anywhere in it that breaks DVC fails these tests): one stage per
+experiment that never destroys work (a changed setting reruns only what it changes, files
+under results/ stay, a killed `make repro` resumes), `dvc status`, `dvc metrics show` and
+`dvc plots show` readable, and push / `make pull` through a directory remote and through
+SSH to an OpenSSH server started here, after which Snakemake finds nothing to do.
+
+The clone is of the last commit: uncommitted changes are not tested here. Its jobs run the
+clone's own package (PYTHONPATH), with this environment's tools (make's VENV, not a new
+install)."""
 
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import shutil
@@ -19,18 +26,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, WORKFLOW_FILES, copy_project, load_test_config
+from helpers import REPO, load_test_config
 
 BIN = Path(sys.executable).parent
-DVC_FILES = ("dvc.yaml", ".dvc/config", ".dvc/plots", ".dvcignore", ".gitignore", "src/weightmom", "scripts/pull.py")
-ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+VENV = BIN.parent
 DEMO_RUNS = "results/demo/runs/digits/mlp"
 
 
+def _env(repo: Path) -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo / "src")}
+
+
 def _run(cwd: Path, *command: str) -> str:
-    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{command}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
     return result.stdout + result.stderr
+
+
+def _make_command(*arguments: str) -> list[str]:
+    """A README `make` command, with this environment as the Makefile's VENV (-o: the
+    install is taken as done, not redone into this environment from the clone)."""
+    return ["make", "-o", str(VENV / ".weightmom-installed"), f"VENV={VENV}", *arguments]
+
+
+def _make(repo: Path, *arguments: str) -> str:
+    return _run(repo, *_make_command(*arguments))
 
 
 def _commit(repo: Path, message: str) -> None:
@@ -56,13 +76,21 @@ def _set_finetune_epochs(repo: Path, epochs: int) -> None:
 
 
 def _project(root: Path) -> Path:
-    """A git repository holding the workflow, its DVC set-up, and a reduced demo as the
-    demo experiment (.test/dvc.yaml: two methods, two seeds, two rounds of the MLP)."""
-    copy_project(root, WORKFLOW_FILES + DVC_FILES)
-    (root / "config/demo.yaml").write_text(yaml.safe_dump(load_test_config("dvc"), sort_keys=False))
-    _run(root, "git", "init", "-q")
-    _commit(root, "pipeline")
+    """A git clone of the repository whose demo experiment is the reduced one of
+    .test/dvc-experiment.yaml (two methods, two seeds, two rounds of the MLP), committed."""
+    _run(root.parent, "git", "clone", "-q", str(REPO), str(root))
+    (root / "config/demo.yaml").write_text(yaml.safe_dump(load_test_config("dvc-experiment"), sort_keys=False))
+    _commit(root, "a reduced demo")
     return root
+
+
+def test_the_only_dvc_pipeline_file_is_the_top_level_one():
+    """DVC reads every dvc.yaml in the tree as a pipeline: one elsewhere breaks every DVC command."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert [path for path in tracked.splitlines() if Path(path).name in {"dvc.yaml", "dvc.lock"}] in (
+        ["dvc.yaml"],
+        ["dvc.lock", "dvc.yaml"],
+    )
 
 
 def test_every_config_is_a_dvc_experiment_of_its_own_name():
@@ -75,7 +103,7 @@ def test_every_config_is_a_dvc_experiment_of_its_own_name():
 @pytest.mark.slow
 def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path):
     repo = _project(tmp_path / "repo")
-    first = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
+    first = _job_counts(_make(repo, "repro", "EXPERIMENT=demo"))
     assert first["train_dense"] == 2 and first["prune_round"] == 8  # 2 seeds; 2 methods x 2 rounds each
     for note in ("results/notes.txt", "results/demo/notes.txt", f"{DEMO_RUNS}/seed0/notes.txt"):
         (repo / note).write_text("a researcher's notes\n")
@@ -83,7 +111,7 @@ def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path)
     dense_written = dense.stat().st_mtime_ns
 
     _set_finetune_epochs(repo, 2)
-    second = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
+    second = _job_counts(_make(repo, "repro", "EXPERIMENT=demo"))
     assert second["prune_round"] == 8 and second["evaluate"] == 8  # every round and its evaluation, no dense model
     assert "train_dense" not in second and "prepare_data" not in second
     assert dense.stat().st_mtime_ns == dense_written
@@ -93,9 +121,9 @@ def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path)
     _set_finetune_epochs(repo, 3)
     started = time.time()
     killed = subprocess.Popen(
-        ["dvc", "repro", "experiment@demo"],
+        _make_command("repro", "EXPERIMENT=demo"),
         cwd=repo,
-        env=ENV,
+        env=_env(repo),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -105,12 +133,12 @@ def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path)
     # busy machine: the job still had to exit and Snakemake to see it).
     evaluations = list((repo / DEMO_RUNS).glob("seed*/*/round*/metrics.parquet"))
     while not any(path.exists() and path.stat().st_mtime > started for path in evaluations):
-        assert killed.poll() is None, "dvc repro ended before it could be killed"
+        assert killed.poll() is None, "make repro ended before it could be killed"
         assert time.time() - started < 300
         time.sleep(0.1)
-    os.killpg(killed.pid, signal.SIGKILL)  # dvc, Snakemake and its jobs, as a lost session would
+    os.killpg(killed.pid, signal.SIGKILL)  # make, dvc, Snakemake and its jobs, as a lost session would
     killed.wait()
-    resumed = _job_counts(_run(repo, "dvc", "repro", "experiment@demo"))
+    resumed = _job_counts(_make(repo, "repro", "EXPERIMENT=demo"))
     assert resumed.get("prune_round", 0) < 8 and sum(resumed.values()) < sum(second.values()), resumed
     assert resumed.get("prune_round", 0) + resumed.get("evaluate", 0) >= 1, "the kill came after all the work"
     assert "train_dense" not in resumed
@@ -171,10 +199,17 @@ def ssh_remote(tmp_path):
 
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory):
-    """A repository whose demo experiment has been computed with `dvc repro` and committed."""
+    """A clone whose demo experiment has been computed with `make repro` and committed
+    (dvc.lock), after the README's `dvc status`, `dvc metrics show` and `dvc plots show`."""
     repo = _project(tmp_path_factory.mktemp("origin") / "origin")
-    _run(repo, "dvc", "repro", "experiment@demo")
-    assert "top1" in _run(repo, "dvc", "metrics", "show")
+    _make(repo, "repro", "EXPERIMENT=demo")
+    assert "up to date" in _run(repo, "dvc", "status", "experiment@demo")
+    shown = _run(repo, "dvc", "metrics", "show")
+    assert re.search(r"digits/mlp\.weightmom\s", shown) and re.search(r"digits/mlp\.dense\s", shown), shown
+    assert len(shown.splitlines()[0].split()) <= 6, shown  # Path and one column per method and dense
+    _run(repo, "dvc", "plots", "show")
+    assert (repo / "dvc_plots/index.html").exists()
+    assert _run(repo, "git", "status", "--porcelain", "--untracked-files=all") == ""  # dvc_plots/ ignored
     _commit(repo, "results")
     return repo
 
@@ -190,7 +225,7 @@ def _set_remote(repo: Path, remote: dict[str, str]) -> None:
 def test_push_pull_round_trip_and_staleness(kind, computed, tmp_path, request):
     remote = {"url": str(tmp_path / "storage")} if kind == "directory" else request.getfixturevalue("ssh_remote")
     _set_remote(computed, remote)
-    _run(computed, "dvc", "push", "experiment@demo")
+    _run(computed, "dvc", "push", "experiment@demo")  # the README's commands from here on
 
     clone = tmp_path / "clone"
     _run(tmp_path, "git", "clone", "-q", str(computed), str(clone))
@@ -198,12 +233,16 @@ def test_push_pull_round_trip_and_staleness(kind, computed, tmp_path, request):
     method = clone / "src/weightmom/pruning/methods/magnitude.py"
     method.write_text(method.read_text() + "\n# an edit the pulled results were not made with\n")
     refused = subprocess.run(
-        [sys.executable, "scripts/pull.py", "demo"], cwd=clone, env=ENV, capture_output=True, text=True
+        _make_command("pull", "EXPERIMENT=demo"),
+        cwd=clone,
+        env=_env(clone),
+        capture_output=True,
+        text=True,
     )
-    assert refused.returncode == 1 and "not marked up to date" in refused.stderr
+    assert refused.returncode != 0 and "not marked up to date" in refused.stderr
     assert not (clone / ".snakemake/metadata").exists()  # nothing touched
     _run(clone, "git", "checkout", "--", str(method.relative_to(clone)))
-    _run(clone, sys.executable, "scripts/pull.py", "demo")  # what `make pull EXPERIMENT=demo` runs
+    _make(clone, "pull", "EXPERIMENT=demo")
     assert "Nothing to be done" in _run(clone, "snakemake", "-n", "--configfile", "config/demo.yaml")
     tables = [path for path in (computed / "results/demo/tables").rglob("*") if path.is_file()]
     assert any(path.parent.name == "deployment" for path in tables)  # sub-folders too
@@ -224,8 +263,6 @@ def test_push_pull_round_trip_and_staleness(kind, computed, tmp_path, request):
 
 @pytest.mark.slow
 def test_plots_draw_a_line_per_method_with_compression_on_x(computed):
-    import json
-
     shown = json.loads(_run(computed, "dvc", "plots", "show", "--json", "results/demo/summary/accuracy.csv"))
     (plot,) = shown["data"]["results/demo/summary/accuracy.csv"]
     spec = plot["content"]
@@ -241,8 +278,6 @@ def test_plots_draw_a_line_per_method_with_compression_on_x(computed):
 
 @pytest.mark.slow
 def test_plots_draw_the_fine_tuning_curves_a_line_per_method(computed):
-    import json
-
     shown = json.loads(_run(computed, "dvc", "plots", "show", "--json", "results/demo/summary/curves.csv"))
     (plot,) = shown["data"]["results/demo/summary/curves.csv"]
     spec = plot["content"]

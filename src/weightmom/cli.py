@@ -283,7 +283,10 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--metrics-out", required=True)
     collect.add_argument("--layers-out", required=True)
     collect.add_argument("--curves-out", help="the collected curves (Parquet); needs --curves-csv")
-    collect.add_argument("--summary-json", required=True, help="final-round summary for `dvc metrics show`")
+    collect.add_argument("--summary-json", required=True, help="top-1 at the target round, for `dvc metrics show`")
+    collect.add_argument(
+        "--target-round", type=int, required=True, help="the round that reaches the target compression"
+    )
     collect.add_argument("--summary-csv", required=True, help="top-1 vs compression for `dvc plots show`")
     collect.add_argument("--curves-csv", help="fine-tuning curves, mean over seeds, for `dvc plots show`")
 

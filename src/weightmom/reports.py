@@ -31,18 +31,20 @@ def collect(
     layers_out: str | Path,
     summary_json: str | Path,
     summary_csv: str | Path,
+    target_round: int,
     curve_rows: Sequence[str | Path] = (),
     curves_out: str | Path | None = None,
     curves_csv: str | Path | None = None,
 ) -> None:
     """Gather row files into results/<experiment>/metrics.parquet and layers.parquet, plus the
-    JSON and CSV summaries DVC shows; with `curves_out` and `curves_csv`, the training jobs'
-    curve files into curves.parquet (one row per epoch of every dense run and round, the
-    dense run once, as method "dense" round 0) and its summary for DVC."""
+    JSON and CSV summaries DVC shows (the JSON at `target_round`, the round that reaches the
+    target compression); with `curves_out` and `curves_csv`, the training jobs' curve files
+    into curves.parquet (one row per epoch of every dense run and round, the dense run once,
+    as method "dense" round 0) and its summary for DVC."""
     metrics = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
     write_table(metrics, metrics_out)
     write_table(expand_dense(read_rows(layer_rows, LAYER_SCHEMA), methods), layers_out)
-    write_summary(metrics, summary_json, summary_csv)
+    write_summary(metrics, target_round, summary_json, summary_csv)
     if curves_out is not None:
         curves = read_rows(curve_rows, CURVE_SCHEMA).sort_values(
             ["dataset", "model", "method", "seed", "round", "epoch"]
@@ -96,7 +98,20 @@ def make_table(
     predictions = read_rows(prediction_rows, PREDICTION_SCHEMA) if prediction_rows else None
     options = method_options if kind == "ablation" else {}
     table = summary_table(frame, models, methods, tolerance, predictions, target_compression)
-    write_table_files(table, out_prefix, title, target_compression, tolerance, options)
+    collapsed = collapsed_rounds(frame, models, methods, target_compression)
+    write_table_files(table, out_prefix, title, target_compression, tolerance, options, collapsed)
+
+
+def collapsed_rounds(
+    frame: pd.DataFrame, models: Sequence[str], methods: Sequence[str], target_compression: float
+) -> pd.DataFrame:
+    """The metric rows of a table's rounds (per model, method and seed, the one at the target
+    compression) that left a layer with no weight: the table's note names them."""
+    from weightmom.tables import at_target
+
+    finals = at_target(frame, target_compression, ["model", "method", "seed"])
+    shown = finals["model"].isin(models) & finals["method"].isin(methods)
+    return finals[shown & (finals["collapsed_layers"] > 0)]
 
 
 def make_claims(
@@ -193,11 +208,14 @@ def write_curves_summary(curves: pd.DataFrame, csv_out: str | Path) -> None:
         steps.to_csv(tmp, index=False)
 
 
-def write_summary(metrics: pd.DataFrame, json_out: str | Path, csv_out: str | Path) -> None:
-    """What DVC can read (it reads neither Parquet nor nested rows): a JSON of the final
-    round per dataset/model/method (`dvc metrics show`) and a CSV of top-1 against
-    compression, mean over seeds, for every round, with a `panel` column (dataset / model)
-    that the plot template draws one panel per (`dvc plots show`)."""
+def write_summary(metrics: pd.DataFrame, target_round: int, json_out: str | Path, csv_out: str | Path) -> None:
+    """What DVC can read (it reads neither Parquet nor nested rows). The JSON (`dvc metrics
+    show`) holds one number per dataset/model cell and method, named `<dataset>/<model>.<method>`
+    in DVC's table: test top-1 in percent at `target_round` (the target compression), mean over
+    seeds, and the dense network's as `dense`; the round and compression each came from are in
+    the CSV and the tables, not repeated here, so that DVC's table stays readable. The CSV
+    (`dvc plots show`) is top-1 against compression, mean over seeds, for every round, with a
+    `panel` column (dataset / model) that the plot template draws one panel per."""
     import json
 
     from weightmom.atomic import atomic_path, atomic_write_text
@@ -207,14 +225,10 @@ def write_summary(metrics: pd.DataFrame, json_out: str | Path, csv_out: str | Pa
         compression_ratio=("compression_ratio", "mean"), top1=("top1", "mean"), seeds=("seed", "nunique")
     )
     curve.insert(0, "panel", curve["dataset"] + " / " + curve["model"])  # the plot's facet
-    final = curve[curve["round"] == curve.groupby(keys[:3])["round"].transform("max")]
     summary: dict = {}
-    for row in final.itertuples():
-        summary.setdefault(row.dataset, {}).setdefault(row.model, {})[row.method] = {
-            "round": int(row.round),
-            "compression_ratio": round(float(row.compression_ratio), 4),
-            "top1": round(float(row.top1), 6),
-        }
+    for row in curve[curve["round"].isin([0, target_round])].itertuples():
+        method = DENSE if row.round == 0 else row.method
+        summary.setdefault(f"{row.dataset}/{row.model}", {})[method] = round(100 * float(row.top1), 2)
     atomic_write_text(json_out, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     with atomic_path(csv_out) as tmp:
         curve.to_csv(tmp, index=False)

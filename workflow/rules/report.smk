@@ -21,6 +21,7 @@ rule collect:
         curves_csv=f"{OUT}/summary/curves.csv",
     params:
         methods=METHODS,
+        target_round=TARGET_ROUND,
         code=step_digest("report"),
     log:
         f"{LOGS}/collect.log",
@@ -30,7 +31,8 @@ rule collect:
         "python -m weightmom collect --methods {params.methods} --metric-rows {input.metrics}"
         " --layer-rows {input.layers} --curve-rows {input.curves} --metrics-out {output.metrics}"
         " --layers-out {output.layers} --curves-out {output.curves} --summary-json {output.summary_json}"
-        " --summary-csv {output.summary_csv} --curves-csv {output.curves_csv} 2> {log}"
+        " --summary-csv {output.summary_csv} --curves-csv {output.curves_csv} --target-round {params.target_round}"
+        " 2> {log}"
 
 
 rule table:
