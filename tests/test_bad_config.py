@@ -131,20 +131,63 @@ def _set(*path_and_value):
         (_set("seeds", []), "config key seeds: [] should be non-empty"),
         (_set("methods", {}), "config key methods: {} should be non-empty"),
         (
+            _set("tables", "digits", "models", ["cnn", "alexnet"]),
+            "config key tables.digits.models[1]: model 'alexnet' needs images of at least 13x13 pixels; these are 8x8"
+            " (dataset 'digits')",
+        ),
+        (
+            _set("datasets", "digits", {"source": "imagefolder", "root": "/nonexistent/images"}),
+            "config key datasets.digits.root: /nonexistent/images: no such file or folder",
+        ),
+        (
+            _set("datasets", "digits", {"source": "imagefolder", "archive": "nosuch/images.tar.gz", "md5": "0" * 32}),
+            "config key datasets.digits.archive: nosuch/images.tar.gz: no such file or folder",
+        ),
+        (
+            _set("datasets", "digits", {"source": "cifar10", "url": "file:///nonexistent/c.tar.gz", "md5": "0" * 32}),
+            "config key datasets.digits.url: file:///nonexistent/c.tar.gz: no such file or folder",
+        ),
+        (
             _set("methods", "lottery", "rewind_epoch", 99),
             "config key methods.lottery.rewind_epoch: 99 is after the last dense epoch (3)",
         ),
     ],
 )
-def test_bad_config_stops_naming_the_key_in_one_line(mutate, message, capsys):
+def test_bad_config_stops_naming_the_key_in_one_line(mutate, message, capsys, tmp_path):
     config = reduced_demo_config()
     mutate(config)
     with pytest.raises(SystemExit) as stop:
-        config_check.check_or_exit(config, SCHEMA)
+        config_check.check_or_exit(config, SCHEMA, workdir=tmp_path)
     assert stop.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith(f"weightmom config: error: {message}"), err
     assert err.count("\n") == 1 and err.endswith("\n"), err
+
+
+def test_an_imagefolder_root_needs_its_train_and_test_folders(tmp_path):
+    config = reduced_demo_config()
+    config["datasets"]["digits"] = {"source": "imagefolder", "root": str(tmp_path / "images")}
+    (tmp_path / "images/train").mkdir(parents=True)
+    with pytest.raises(config_check.ConfigError, match=r"datasets.digits.root: .*/images: test/ missing or unreadable"):
+        config_check.checked(config, SCHEMA, workdir=tmp_path)
+    (tmp_path / "images/test").mkdir()
+    config_check.checked(config, SCHEMA, workdir=tmp_path)
+
+
+def test_data_already_prepared_needs_no_source(tmp_path):
+    """A clone that pulled an experiment's prepared data need not have the archive it came from."""
+    config = reduced_demo_config()
+    config["datasets"]["digits"] = {"source": "imagefolder", "archive": "/nonexistent/x.tar.gz", "md5": "0" * 32}
+    with pytest.raises(config_check.ConfigError, match="no such file"):
+        config_check.checked(config, SCHEMA, workdir=tmp_path)
+    prepared = tmp_path / "results/demo/data/digits/train.npz"
+    prepared.parent.mkdir(parents=True)
+    prepared.write_bytes(b"")
+    config_check.checked(config, SCHEMA, workdir=tmp_path)
+    config["datasets"]["other"] = {"source": "digits"}
+    for table in config["tables"].values():
+        table["dataset"] = "other"
+    config_check.checked(config, SCHEMA, workdir=tmp_path / "elsewhere")  # a dataset no table reads
 
 
 def test_a_good_config_gets_the_defaults_of_the_schema_and_of_each_pruner():
@@ -165,16 +208,27 @@ def test_a_good_config_gets_the_defaults_of_the_schema_and_of_each_pruner():
     }
 
 
+@pytest.mark.parametrize(
+    "mutate, line",
+    [
+        (
+            _set("sedes", [0]),
+            "config key sedes: unknown key; allowed here: accelerator, claims, datasets, device, experiment, "
+            "jobs_per_gpu, methods, pruning, seeds, tables, threads, training",
+        ),
+        (
+            _set("datasets", "digits", {"source": "imagefolder", "archive": "data/mine.tar.gz", "md5": "0" * 32}),
+            "config key datasets.digits.archive: data/mine.tar.gz: no such file or folder",
+        ),
+    ],
+)
 @pytest.mark.slow
-def test_snakemake_prints_only_the_line_and_makes_nothing(tmp_path):
+def test_snakemake_prints_only_the_line_and_makes_nothing(mutate, line, tmp_path):
     workdir = copy_project(tmp_path)
     config = reduced_demo_config()
-    config["sedes"] = [0]
+    mutate(config)
     configfile = write_config(workdir, config)
-    line = (
-        "weightmom config: error: config key sedes: unknown key; allowed here: accelerator, claims, datasets, device, "
-        "experiment, jobs_per_gpu, methods, pruning, seeds, tables, threads, training"
-    )
+    line = f"weightmom config: error: {line}"
     for mode in (["--cores", "1"], ["-n"]):
         result = run_snakemake(workdir, *mode, "--configfile", configfile)
         assert result.returncode == 1, mode

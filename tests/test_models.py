@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from weightmom.evaluation import layer_flops
+from weightmom.image_shapes import MIN_IMAGE_SIDE
 from weightmom.models import build_model, prunable_parameters
 
 # Published CIFAR-10 parameter counts (He et al. 2016 for ResNet-20/56; the common CIFAR
@@ -45,3 +46,12 @@ def test_flops_match_published_counts(name, published_mflops):
     model = build_model(name, (3, 32, 32), 10)
     total = sum(layer_flops(model, (3, 32, 32), torch.device("cpu")).values())
     assert total / 1e6 == pytest.approx(published_mflops, rel=0.02)
+
+
+@pytest.mark.parametrize("name", sorted(MIN_IMAGE_SIDE))
+def test_the_smallest_image_a_model_takes_is_its_declared_minimum(name):
+    """The config check refuses smaller images by this table; it must be what the layers do."""
+    side = MIN_IMAGE_SIDE[name]
+    build_model(name, (3, side, side), 10).eval()(torch.zeros(1, 3, side, side))
+    with pytest.raises(RuntimeError):
+        build_model(name, (3, side - 1, side - 1), 10).eval()(torch.zeros(1, 3, side - 1, side - 1))

@@ -19,19 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from weightmom.image_shapes import SOURCE_SHAPES
 from weightmom.models import build_model
 from weightmom.plan import PlannedJob
 from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import Split
 from weightmom.training import train
-
-# Image shape, classes and training-split size of the sources whose size is known before
-# they are read; imagefolder datasets are sized once prepared.
-KNOWN_SOURCES: dict[str, tuple[tuple[int, int, int], int, int]] = {
-    "digits": ((1, 8, 8), 10, 1797),
-    "cifar10": ((3, 32, 32), 10, 50_000),
-    "cifar100": ((3, 32, 32), 100, 50_000),
-}
 
 
 @dataclass(frozen=True)
@@ -48,7 +41,7 @@ def dataset_size(spec: Mapping[str, Any], prepared: Path | None = None) -> Datas
         with np.load(prepared / "train.npz") as arrays:
             images, classes = arrays["images"], arrays["classes"]
             return DatasetSize(tuple(images.shape[1:]), len(classes), images.shape[0])
-    known = KNOWN_SOURCES.get(spec.get("source"))
+    known = SOURCE_SHAPES.get(spec.get("source"))
     if known is None:
         return None
     shape, classes, images = known

@@ -3,7 +3,8 @@
 A config is checked against workflow/schemas/config.schema.yaml (its defaults filled in),
 each method's options against its pruner's schema (defaults filled in too, the conditional
 ones of weightmom.schema_defaults included), and then the
-cross-references a JSON schema cannot express. The first problem found is a ConfigError
+cross-references a JSON schema cannot express, the models against their datasets' image
+sizes, and the local data files and folders the datasets read. The first problem found is a ConfigError
 whose message is one line naming the key and its value; `check_or_exit` prints it alone,
 in the form the weightmom CLI gives a step's error, and stops the run before Snakemake
 builds the DAG, so a bad config starts no job and creates no file.
@@ -12,12 +13,14 @@ builds the DAG, so a bad config starts no job and creates no file.
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 
 import jsonschema
 import yaml
 
+from weightmom.image_shapes import image_side, too_small
 from weightmom.schema_defaults import fill_and_check
 
 #: The prefix of the printed line: `weightmom <step>: error: ` as the CLI prints a step's error.
@@ -142,9 +145,62 @@ def check_references(config):
             )
 
 
-def checked(config, schema_file, schemas=None):
+def check_model_sizes(config):
+    """Every model of a table takes its dataset's images (known before reading them for the
+    built-in sources and a resized imagefolder; otherwise the first training job says)."""
+    for name, table in config["tables"].items():
+        side = image_side(config["datasets"][table["dataset"]])
+        for index, model in enumerate(table["models"]):
+            problem = None if side is None else too_small(model, side, side)
+            if problem is not None:
+                raise ConfigError(f"config key tables.{name}.models[{index}]: {problem} (dataset {table['dataset']!r})")
+
+
+def _unreadable(path, kind):
+    """Why `path` cannot be read as a file or folder (`kind`), or None when it can."""
+    if not path.exists():
+        return "no such file or folder"
+    if kind == "folder" and not path.is_dir():
+        return "not a folder"
+    if kind == "file" and not path.is_file():
+        return "not a file"
+    if not os.access(path, os.R_OK | (os.X_OK if kind == "folder" else 0)):
+        return "not readable by this user"
+    return None
+
+
+def check_local_data(config, workdir="."):
+    """The local files a dataset is read from exist and can be read: an imagefolder `root`
+    (and its train/ and test/), a local `archive`, a file:// `url` or `archive`. A dataset
+    already prepared under results/<experiment>/data/ is not read again (a clone that pulled
+    it need not have the source), so it is not checked. Addresses on the network are checked
+    when they are downloaded. Datasets no table uses are never read, nor checked."""
+    prepared_root = Path(workdir) / "results" / config["experiment"] / "data"
+    used = {table["dataset"] for table in config["tables"].values()}
+    for name, spec in config["datasets"].items():
+        if name not in used or (prepared_root / name / "train.npz").exists():
+            continue
+        location = spec.get("root") or spec.get("url") or spec.get("archive")
+        if location is None or location.startswith(("http://", "https://")):
+            continue
+        key = next(k for k in ("root", "url", "archive") if k in spec)
+        path = Path(location.removeprefix("file://")).expanduser()
+        if not path.is_absolute():
+            path = Path(workdir) / path
+        kind = "folder" if key == "root" else "file"
+        problem = _unreadable(path, kind)
+        if problem is None and kind == "folder":
+            missing = [split for split in ("train", "test") if _unreadable(path / split, "folder")]
+            if missing:
+                problem = f"{' and '.join(f'{split}/' for split in missing)} missing or unreadable (it holds train/<class>/ and test/<class>/)"
+        if problem is not None:
+            raise ConfigError(f"config key datasets.{name}.{key}: {location}: {problem}")
+
+
+def checked(config, schema_file, schemas=None, workdir="."):
     """A copy of `config` with its defaults filled in, or ConfigError naming the first bad
-    key. `schemas` (pruner name to options schema) defaults to the installed pruners'."""
+    key. `schemas` (pruner name to options schema) defaults to the installed pruners';
+    local data paths are read relative to `workdir`."""
     config = copy.deepcopy(config)
     claimed = (config.get("claims") or {}).get("method")
     check_against_schema(config, yaml.safe_load(Path(schema_file).read_text()))
@@ -152,15 +208,17 @@ def checked(config, schema_file, schemas=None):
         raise ConfigError(f"config key claims.method: {claimed!r} is not in methods {list(config['methods'])}")
     check_methods(config, pruner_schemas() if schemas is None else schemas)
     check_references(config)
+    check_model_sizes(config)
+    check_local_data(config, workdir)
     return config
 
 
-def check_or_exit(config, schema_file):
+def check_or_exit(config, schema_file, workdir="."):
     """Fill in `config`'s defaults in place, or print the one line naming its first bad
     key on stderr and exit with status 1: nothing else is printed (no traceback), and the
     run stops before any job starts."""
     try:
-        config.update(checked(config, schema_file))
+        config.update(checked(config, schema_file, workdir=workdir))
     except ConfigError as error:
         print(f"{ERROR_PREFIX}{error}", file=sys.stderr)
         raise SystemExit(1) from None
