@@ -201,6 +201,7 @@ def metric_row(model, method, seed, round_index, top1, compression):
         "params_total": 1000,
         "params_prunable": 900,
         "params_nonzero": 100 + round(900 / compression),
+        "collapsed_layers": 0,
         "top1": top1,
         "top5": 1.0,
         "loss": 0.1,

@@ -39,6 +39,13 @@ def test_another_schema_version(good, tmp_path):
     assert _refused(future) == f"{future}: schema_version [{SCHEMA_VERSION + 1}], this package reads {SCHEMA_VERSION}"
 
 
+def test_a_file_from_before_collapsed_layers_is_refused_not_read_as_zero(good, tmp_path):
+    old = tmp_path / "old.parquet"
+    table = pq.read_table(good).drop(["collapsed_layers"])
+    pq.write_table(table.set_column(0, "schema_version", pa.array([3], pa.int32())), old)
+    assert _refused(old) == f"{old}: missing columns ['collapsed_layers']"
+
+
 def test_no_schema_version_at_all(good, tmp_path):
     bare = tmp_path / "bare.parquet"
     pq.write_table(pq.read_table(good).drop(["schema_version"]), bare)
@@ -57,7 +64,9 @@ def test_layer_rows_given_as_metric_rows(tmp_path):
     layers = tmp_path / "layers.parquet"
     row = {k: v for k, v in metric_row("net", "wm", 0, 1, 0.9, 4.0).items() if k in LAYER_SCHEMA.names}
     write_rows([{**row, "layer": "fc", "numel": 10, "nonzero": 5, "density": 0.5}], LAYER_SCHEMA, layers)
-    assert _refused(layers).startswith(f"{layers}: missing columns ['compression_ratio', 'config_hash',")
+    assert _refused(layers).startswith(
+        f"{layers}: missing columns ['collapsed_layers', 'compression_ratio', 'config_hash',"
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"PAR1 but not really", None])

@@ -10,7 +10,9 @@ Each becomes a measured table, never a typed verdict:
         with its 95% interval (weightmom.tables.paired_differences: a paired t-interval over
         seeds, or a paired bootstrap over the test images with one seed) and a verdict per
         pair: better (interval above 0), worse (below 0), within the noise (contains 0), or
-        no interval (one seed and no predictions).
+        no interval: one seed and no predictions, seeds whose differences all agree exactly
+        (the basis says "no spread over N seeds": a zero-width interval is no evidence), or a
+        t-interval that leaves the -100 to 100 points a difference can be.
     C2  per cell and method, the highest compression whose drop from the dense top-1 stays
         within `tolerance` points: the last round within it, interpolated on log compression
         towards the next round (linear in the drop); a method still within it at its last
@@ -39,8 +41,10 @@ SAME_COMPRESSION = 0.01
 
 
 def pair_verdict(low: float, high: float) -> str:
-    """better / worse / within the noise, from the 95% interval of (WeightMom - baseline)."""
-    if pd.isna(low) or pd.isna(high):
+    """better / worse / within the noise, from the 95% interval of (WeightMom - baseline); no
+    interval without one, or with a zero-width one: seeds that agree exactly say nothing of the
+    noise, so they can show neither a difference nor its absence."""
+    if pd.isna(low) or pd.isna(high) or low == high:
         return "no interval"
     if low > 0:
         return "better"
@@ -102,7 +106,7 @@ def accuracy_claim(
                     "difference": -row["diff_mean"],
                     "ci_low": low,
                     "ci_high": high,
-                    "basis": row["diff_basis"] or _no_interval(seeds[claimed] & seeds[baseline]),
+                    "basis": row["diff_note"] or row["diff_basis"] or _no_interval(seeds[claimed] & seeds[baseline]),
                     "seeds": len(seeds[claimed] & seeds[baseline]),
                     "verdict": pair_verdict(low, high),
                 }

@@ -24,7 +24,8 @@ def compare(*, results_dir: str | Path) -> None:
 
 def final_rounds_table(results_dir: str | Path) -> str:
     """Per dataset and model: the dense network (round 0), then each method's final round:
-    seeds, compression, test top-1 as mean ± std over seeds, validation top-1 mean."""
+    seeds, compression, test top-1 as mean ± std over seeds ("no spread over N seeds" where
+    they agree exactly), validation top-1 mean."""
     from weightmom.metrics import METRIC_SCHEMA, read_rows
 
     path = Path(results_dir)
@@ -51,7 +52,6 @@ def final_rounds_table(results_dir: str | Path) -> str:
 def _row(rows: pd.DataFrame) -> list:
     """One table row from the rows of one method's final round, one per seed."""
     top1 = 100 * rows["top1"]
-    spread = f" ± {top1.std():.2f}" if len(rows) > 1 else ""
     first = rows.iloc[0]
     return [
         first["dataset"],
@@ -60,6 +60,16 @@ def _row(rows: pd.DataFrame) -> list:
         int(first["round"]),
         rows["seed"].nunique(),
         f"{rows['compression_ratio'].mean():.2f}",
-        f"{top1.mean():.2f}{spread}",
+        f"{top1.mean():.2f}{_spread(top1)}",
         f"{100 * rows['val_top1'].mean():.2f}",
     ]
+
+
+def _spread(top1: pd.Series) -> str:
+    """What follows the mean: ± std; nothing for one seed; "no spread over N seeds" when the
+    seeds agree exactly (compared as values: Series.std of equal floats can be 1e-17, not 0)."""
+    from weightmom.tables import no_spread
+
+    if len(top1) < 2:
+        return ""
+    return f" ({no_spread(len(top1))})" if top1.nunique() == 1 else f" ± {top1.std():.2f}"

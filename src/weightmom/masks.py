@@ -27,6 +27,13 @@ def count_total(masks: Mapping[str, torch.Tensor]) -> int:
     return int(sum(mask.numel() for mask in masks.values()))
 
 
+def collapsed_layers(masks: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """The layers that keep no weight, each with its size. Nothing passes through such a
+    layer (its output is its bias alone, whatever the input), so the network's prediction
+    no longer depends on the image: the prune step warns, the metric row counts them."""
+    return {name: mask.numel() for name, mask in masks.items() if not bool(mask.any())}
+
+
 class MaskEnforcer:
     """Zeroes pruned weights and their momentum buffers after each optimizer step."""
 

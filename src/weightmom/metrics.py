@@ -5,6 +5,13 @@ Row files are written by the evaluate and export steps and gathered into
 results/<experiment>/metrics.parquet, layers.parquet and exports.parquet. Every file
 carries `schema_version`; a reader refuses a file with missing columns or another
 version, naming the file.
+
+A metric row's `collapsed_layers` counts the prunable layers its checkpoint keeps no weight
+of (0 for a dense network). A file without it (schema 3 and older) is refused like any file
+missing a column, not read as 0: 0 would say that an older row's network kept every layer
+when nothing checked, the silence the column is there to end. The workflow remakes such
+files by itself (this module is in the evaluate step's code digest); by hand, rerun the
+evaluation.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from weightmom.atomic import atomic_path
 from weightmom.errors import MetricsError
 from weightmom.lineage import DENSE
 
-SCHEMA_VERSION = 3  # 2: validation columns; 3: git_dirty
+SCHEMA_VERSION = 4  # 2: validation columns; 3: git_dirty; 4: collapsed_layers
 
 _KEY_FIELDS = [
     pa.field("schema_version", pa.int32()),
@@ -45,6 +52,7 @@ METRIC_SCHEMA = pa.schema(
         pa.field("params_total", pa.int64()),
         pa.field("params_prunable", pa.int64()),
         pa.field("params_nonzero", pa.int64()),
+        pa.field("collapsed_layers", pa.int64()),
         pa.field("top1", pa.float64()),
         pa.field("top5", pa.float64()),
         pa.field("loss", pa.float64()),

@@ -2,9 +2,9 @@
 
 Prints the resolved settings that made it (kept in the checkpoint; settings.json beside it
 is their readable copy), its masks (weights kept and density per layer, overall
-compression) and, when it has been evaluated, its metric row: by default the
-metrics.parquet beside it (where the workflow's evaluate rule puts it), or any metric
-file given, a collected results/<experiment>/metrics.parquet included.
+compression, the layers left with no weight) and, when it has been evaluated, its metric
+row: by default the metrics.parquet beside it (where the workflow's evaluate rule puts
+it), or any metric file given, a collected results/<experiment>/metrics.parquet included.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from weightmom.checkpoint import Checkpoint, load_checkpoint
 from weightmom.errors import MetricsError
-from weightmom.masks import count_kept, count_total
+from weightmom.masks import collapsed_layers, count_kept, count_total
 
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.parquet"
@@ -108,7 +108,17 @@ def _mask_lines(checkpoint: Checkpoint) -> list[str]:
         colalign=("left", "right", "right", "right"),
     )
     compression = f"  compression {total / kept:.2f}x ({kept} of {total} prunable weights kept)"
-    return [*("  " + line for line in table.splitlines()), compression]
+    return [*("  " + line for line in table.splitlines()), compression, *_collapsed_lines(checkpoint)]
+
+
+def _collapsed_lines(checkpoint: Checkpoint) -> list[str]:
+    """A line naming the layers that keep no weight, when there are any: a row of zeros in
+    the table above is easy to miss, and such a layer is why the network scores chance."""
+    collapsed = collapsed_layers(checkpoint.masks)
+    if not collapsed:
+        return []
+    named = ", ".join(f"{name} (0 of {size})" for name, size in collapsed.items())
+    return [f"  collapsed layers: {named}; no signal passes through them"]
 
 
 def _metric_lines(row: dict[str, Any]) -> list[str]:

@@ -8,8 +8,12 @@ Uncertainty (scipy.stats): a 95% t-interval of the mean top-1 over seeds, and fo
 method its paired difference to the reference method (WeightMom when the table has it,
 else its first method): over seeds, the mean difference of the same seed's two runs with
 its 95% t-interval; with a single seed, a paired percentile bootstrap over the test
-images (both networks' predictions on the same images). Written as .md, .tex (booktabs),
-.csv and .parquet; the last two are numeric.
+images (both networks' predictions on the same images). No interval is ever shown that
+the method did not give: where seeds agree exactly the text says "no spread over N seeds"
+(not "± 0.00" or [x, x]), and a t-interval that leaves the scale (below 0 or above 100 %
+for top-1) is "n/a" with the reason, never clipped; the numeric files hold NaN bounds and
+the reason in a `*_note` column. Written as .md, .tex (booktabs), .csv and .parquet; the
+last two are numeric.
 """
 
 from __future__ import annotations
@@ -31,18 +35,39 @@ STATS = ["dense_top1", "top1", "val_top1", "drop", "compression", "flops_reducti
 REFERENCE = "weightmom"
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 4000
+# The statistics measured on images, whose agreement over seeds is a finding (the others,
+# compressions and FLOPs, agree by construction).
+ACCURACY_STATS = {"dense_top1", "top1", "val_top1", "drop"}
+# What a top-1 (percent) and a difference of two top-1s (points) can be.
+TOP1_SCALE = (0.0, 100.0)
+DIFFERENCE_SCALE = (-100.0, 100.0)
 
 
-def mean_interval(values: Sequence[float]) -> tuple[float, float]:
-    """The 95% t-interval of the mean of `values`; NaNs for fewer than two values."""
+def no_spread(count: int, unit: str = "seeds") -> str:
+    """What stands for a std or an interval when all `count` values agree exactly: "± 0.00"
+    or a zero-width interval would read as a certainty that a few agreeing seeds do not give."""
+    return f"no spread over {count} {unit}"
+
+
+def mean_interval(values: Sequence[float], scale: tuple[float, float]) -> tuple[float, float, str]:
+    """(low, high, note): the 95% t-interval of the mean of `values` (one per seed), or NaNs
+    and why not. No note for fewer than two values; "no spread over N seeds" when they all
+    agree (the t-interval has zero width: no evidence of precision, only of too few seeds);
+    "n/a" when the interval reaches outside `scale`, the values' possible range. There the
+    normal approximation behind it visibly fails (few seeds near a bound), and clipping it
+    would present a range no method gave as a 95% CI. A logit-scale interval would stay in
+    range, but is undefined for a seed at 0 or 100 % and is an interval for another centre
+    than the mean shown; with so few seeds saying "n/a" is the honest answer."""
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
-        return float("nan"), float("nan")
-    mean, error = values.mean(), stats.sem(values)
-    if error == 0:
-        return float(mean), float(mean)
-    low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=mean, scale=error)
-    return float(low), float(high)
+        return float("nan"), float("nan"), ""
+    if np.all(values == values[0]):  # exact test: stats.sem of equal floats can be 1e-17, not 0
+        return float("nan"), float("nan"), no_spread(len(values))
+    low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    if low < scale[0] or high > scale[1]:
+        why = f"n/a: t-interval leaves {scale[0]:g} to {scale[1]:g} with {len(values)} seeds"
+        return float("nan"), float("nan"), why
+    return float(low), float(high), ""
 
 
 def paired_bootstrap(correct: np.ndarray, reference: np.ndarray, seed: int = 0) -> tuple[float, float]:
@@ -80,8 +105,10 @@ def _correct_on_test(
 def paired_differences(
     finals: pd.DataFrame, methods: Sequence[str], predictions: pd.DataFrame | None, reference: str | None = None
 ) -> pd.DataFrame:
-    """Per (model, method): test top-1 minus the reference method's, paired by seed. The
-    reference is `reference`, else WeightMom when the methods have it, else the first."""
+    """Per (model, method): test top-1 minus the reference method's, paired by seed, its 95%
+    interval, the interval's basis and, where it has no interval, why (`diff_note`, as in
+    mean_interval; a bootstrap with no spread is two networks that differ alike on every test
+    image). The reference is `reference`, else WeightMom when the methods have it, else the first."""
     reference = reference or (REFERENCE if REFERENCE in methods else methods[0])
     rows = []
     for model, per_model in finals.groupby("model"):
@@ -97,19 +124,24 @@ def paired_differences(
                 "diff_ci_low": np.nan,
                 "diff_ci_high": np.nan,
                 "diff_basis": "",
+                "diff_note": "",
             }
             if method != reference and seeds:
                 diffs = (runs.loc[seeds, "top1"] - ref.loc[seeds, "top1"]).to_numpy()
                 row["diff_mean"] = float(diffs.mean())
                 if len(seeds) >= 2:
-                    row["diff_ci_low"], row["diff_ci_high"] = mean_interval(diffs)
+                    row["diff_ci_low"], row["diff_ci_high"], row["diff_note"] = mean_interval(diffs, DIFFERENCE_SCALE)
                     row["diff_basis"] = f"paired t over {len(seeds)} seeds"
                 else:
                     seed = seeds[0]
                     mine = _correct_on_test(predictions, model, method, seed, int(runs.loc[seed, "round"]))
                     theirs = _correct_on_test(predictions, model, reference, seed, int(ref.loc[seed, "round"]))
                     if mine is not None and theirs is not None and len(mine) == len(theirs):
-                        row["diff_ci_low"], row["diff_ci_high"] = paired_bootstrap(mine, theirs, seed)
+                        low, high = paired_bootstrap(mine, theirs, seed)
+                        if low == high:
+                            row["diff_note"] = no_spread(len(mine), "test images")
+                        else:
+                            row["diff_ci_low"], row["diff_ci_high"] = low, high
                         row["diff_basis"] = f"paired bootstrap over {len(mine)} test images"
             rows.append(row)
     return pd.DataFrame(rows)
@@ -166,17 +198,16 @@ def summary_table(
     target_compression: float | None = None,
 ) -> pd.DataFrame:
     """Mean and std over seeds per (model, method) at the target compression, the top-1
-    interval and the paired difference to the reference method; rows in the given order."""
+    interval (NaN bounds and `top1_ci_note` where there is none: mean_interval) and the
+    paired difference to the reference method; rows in the given order."""
     finals = per_seed_final(frame, tolerance, target_compression)
     grouped = finals.groupby(["model", "method"])
     table = grouped[STATS].agg(["mean", "std"])
     table.columns = [f"{stat}_{agg}" for stat, agg in table.columns]
     table["seeds"] = grouped["seed"].nunique()
     table["round"] = grouped["round"].max()
-    intervals = grouped["top1"].apply(lambda values: mean_interval(values.to_numpy()))
-    # a top-1 interval past 0 or 100% (two seeds give wide ones) is cut to what top-1 can be
-    table["top1_ci_low"] = intervals.str[0].clip(lower=0.0)
-    table["top1_ci_high"] = intervals.str[1].clip(upper=100.0)
+    intervals = grouped["top1"].apply(lambda values: mean_interval(values.to_numpy(), TOP1_SCALE))
+    table["top1_ci_low"], table["top1_ci_high"], table["top1_ci_note"] = (intervals.str[i] for i in range(3))
     table = table.join(paired_differences(finals, methods, predictions).set_index(["model", "method"]))
     order = pd.MultiIndex.from_product([models, methods], names=["model", "method"])
     table = table.reindex(order).dropna(how="all").reset_index()
@@ -204,9 +235,18 @@ def _columns(target: float, tolerance: float) -> list[tuple[str, str, int, str]]
 
 
 def _pm(row: pd.Series, stat: str, digits: int, latex: bool) -> str:
-    """mean ± std; the mean alone when there is one seed (no spread to show)."""
+    """mean ± std; the mean alone when there is one seed, and for an accuracy whose seeds
+    agree exactly "no spread over N seeds" beside it (groupby's std of equal values is exactly
+    0). A compression that every seed reaches alike is so by construction: the mean alone."""
     mean, std = f"{row[f'{stat}_mean']:.{digits}f}", row[f"{stat}_std"]
-    text = mean if pd.isna(std) else (rf"{mean} \pm {std:.{digits}f}" if latex else f"{mean} ± {std:.{digits}f}")
+    if pd.isna(std) or (std == 0 and stat not in ACCURACY_STATS):
+        return _math(mean, latex)
+    if std == 0:
+        return f"{_math(mean, latex)} ({no_spread(int(row['seeds']))})"
+    return _math(rf"{mean} \pm {std:.{digits}f}" if latex else f"{mean} ± {std:.{digits}f}", latex)
+
+
+def _math(text: str, latex: bool) -> str:
     return f"${text}$" if latex else text
 
 
@@ -221,23 +261,26 @@ HTML_STYLE = (
 )
 
 
-def _interval(low: float, high: float, latex: bool) -> str:
+def _interval(low: float, high: float, note: str, latex: bool) -> str:
+    """[low, high]; else why there is none (mean_interval's note), or "-" (one seed)."""
     if pd.isna(low):
-        return "-"
-    text = f"[{low:.2f}, {high:.2f}]"
-    return f"${text}$" if latex else text
+        return note or "-"
+    return _math(f"[{low:.2f}, {high:.2f}]", latex)
 
 
 def _difference(row: pd.Series, latex: bool) -> str:
-    """The paired difference to the reference and its interval; 'reference' on its own row."""
+    """The paired difference to the reference and its interval, or why it has none;
+    'reference' on its own row."""
     if row["method"] == row["reference"]:
         return "reference"
     if pd.isna(row["diff_mean"]):
         return "-"
     text = f"{row['diff_mean']:+.2f}"
+    if row["diff_note"]:
+        return f"{_math(text, latex)} ({row['diff_note']})"
     if not pd.isna(row["diff_ci_low"]):
         text += f" [{row['diff_ci_low']:+.2f}, {row['diff_ci_high']:+.2f}]"
-    return f"${text}$" if latex else text
+    return _math(text, latex)
 
 
 def _cells(
@@ -263,7 +306,8 @@ def _cells(
         if stat == "top1":
             reference = escape(table["reference"].dropna().iloc[0]) if table["reference"].notna().any() else "-"
             shown[r"Top-1 95\% CI" if latex else "Top-1 95% CI"] = [
-                _interval(low, high, latex) for low, high in zip(table["top1_ci_low"], table["top1_ci_high"])
+                _interval(low, high, note, latex)
+                for low, high, note in zip(table["top1_ci_low"], table["top1_ci_high"], table["top1_ci_note"])
             ]
             shown[rf"$\Delta$ vs {reference} (pts)" if latex else f"vs {reference} (pts, 95% CI)"] = [
                 _difference(row, latex) for _, row in table.iterrows()
@@ -323,18 +367,22 @@ def write_table_files(
     target: float,
     tolerance: float,
     options: Mapping[str, Mapping[str, Any]] = {},
+    collapsed: pd.DataFrame | None = None,
 ) -> None:
-    """<prefix>.md, .tex and .html (formatted), .csv and .parquet (numeric)."""
+    """<prefix>.md, .tex and .html (formatted), .csv and .parquet (numeric); `collapsed`: the
+    metric rows of the table's rounds that left a layer with no weight, named in the note."""
     prefix = Path(prefix)
     bases = sorted(set(table["diff_basis"].dropna()) - {""})
     note = (
-        f"Mean ± std over seeds; best pruned test top-1 per model in bold; choices are made on the validation "
+        f"Mean ± std over seeds ('no spread over N seeds' where every seed gave the same value: then there is no "
+        f"interval either); best pruned test top-1 per model in bold; choices are made on the validation "
         f"top-1 (a split held out of the training images), never on test. Top-1 95% CI: t-interval of the mean "
-        f"over seeds (needs two seeds or more). vs reference: the test top-1 difference to the reference method, "
-        f"paired (same seed, same test images), with its 95% interval ({'; '.join(bases) or 'none computed'}); "
+        f"over seeds (needs two seeds or more); one that reaches below 0 or above 100% is no valid interval on "
+        f"that scale and shows as n/a, never clipped. vs reference: the test top-1 difference to the reference "
+        f"method, paired (same seed, same test images), with its 95% interval ({'; '.join(bases) or 'none computed'}); "
         f"an interval that contains 0 means the difference is within the noise. Max compression: the highest "
         f"compression any round reached with an accuracy drop of at most {tolerance:g} point(s)."
-    )
+    ) + _collapsed_note(collapsed)
     atomic_write_text(
         prefix.with_suffix(".md"), f"# {title}\n\n{to_markdown(table, target, tolerance, options)}\n{note}\n"
     )
@@ -343,3 +391,16 @@ def write_table_files(
     with atomic_path(prefix.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
     write_table(table, prefix.with_suffix(".parquet"))
+
+
+def _collapsed_note(collapsed: pd.DataFrame | None) -> str:
+    """The note's sentence naming each run whose round in the table left layers with no
+    weight (metric rows' collapsed_layers): no signal passes through such a layer, so the
+    row's top-1 is a broken network's, not the method's at that compression. Empty without any."""
+    if collapsed is None or collapsed.empty:
+        return ""
+    runs = "; ".join(
+        f"{row.method} on {row.model}, seed {row.seed} round {row.round}: {row.collapsed_layers} layer(s)"
+        for row in collapsed.sort_values(["model", "method", "seed"]).itertuples()
+    )
+    return f" Collapsed layers (no weight kept, so no signal passes; `weightmom show` names them): {runs}."

@@ -17,7 +17,7 @@ from weightmom.checkpoint import (
 )
 from weightmom.devices import resolve_device
 from weightmom.evaluation import Accuracy, evaluate, layer_flops, predicted_labels
-from weightmom.masks import count_kept, count_total
+from weightmom.masks import collapsed_layers, count_kept, count_total
 from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, write_rows
 from weightmom.splits import Split, load_split
 
@@ -86,6 +86,7 @@ def _metric_row(
         "params_total": params_total,
         "params_prunable": total,
         "params_nonzero": params_total - (total - kept),
+        "collapsed_layers": len(collapsed_layers(checkpoint.masks)),
         "top1": accuracy.top1,
         "top5": accuracy.top5,
         "loss": accuracy.loss,

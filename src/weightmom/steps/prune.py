@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from weightmom.checkpoint import Checkpoint, load_checkpoint
 from weightmom.devices import resolve_device
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.lineage import DENSE
-from weightmom.masks import MaskEnforcer, count_total
+from weightmom.masks import MaskEnforcer, collapsed_layers, count_total
 from weightmom.models import prunable_parameters
 from weightmom.provenance import settings_hash
 from weightmom.pruning import Pruner, ScoringContext, TrainingBatches, build_pruner, with_defaults
@@ -116,6 +117,7 @@ def prune_round(
         spec, checkpoint_path, dense_checkpoint_path, data_dir, accelerator, device, jobs_per_gpu, out, expect
     )
     masks, state = _round_masks(inputs, dense_checkpoint_path)
+    _warn_collapsed(inputs.run.identity, masks)
     trained, momentum = _fine_tune(inputs, masks, state)
     _save_round(inputs, masks, state, trained, momentum, out, curve_out)
 
@@ -175,6 +177,19 @@ def _round_masks(inputs: RoundInputs, dense_checkpoint_path: str | Path | None) 
     if pruner.snapshot_epochs():
         _rewind(pruner, inputs.spec.pruner_name, model, previous, dense_checkpoint_path)
     return masks, state
+
+
+def _warn_collapsed(identity: Mapping[str, Any], masks: Tensors) -> None:
+    """Say in the job's log (stderr) which layers the round's masks leave with no weights.
+    A method can prune a layer away (a user's scores that rank one layer below the rest,
+    under a global allocation); the network then scores chance and, without this line,
+    nothing says why. The round goes on: its metric row counts the layers (collapsed_layers)."""
+    for name, size in collapsed_layers(masks).items():
+        print(
+            f"warning: {identity['method']} round {identity['round']}: layer {name}: 0 of {size} weights kept; "
+            "the network cannot pass signal through it (a min_density option keeps a share of every layer)",
+            file=sys.stderr,
+        )
 
 
 def _save_round(
