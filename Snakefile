@@ -8,7 +8,7 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 # The workflow's own plain-Python modules (no Snakemake in them, tested in-process):
-# config_check (the config check) and stale_lock (locks left by a killed run).
+# config_check (the config check), stale_lock (locks left by a killed run) and dry_run.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow/lib"))
 
 
@@ -30,6 +30,9 @@ include: "workflow/rules/prune.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/export.smk"
+
+
+announce_dry_run_cost()
 
 
 onstart:

@@ -3,6 +3,10 @@ warning when `device: auto` finds no GPU, and the stop when a config needs one."
 
 from __future__ import annotations
 
+import math
+import re
+import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +16,15 @@ import yaml
 
 from weightmom import projection
 from weightmom.errors import SpecError
-from weightmom.plan import training_plan
-from weightmom.preflight import preflight
+from weightmom.plan import PlannedJob, training_plan
+from weightmom.preflight import dry_run_cost, preflight
 from weightmom.projection import DatasetSize, dataset_size, project
 
+from fake_images import image_folder
 from helpers import DIGITS_SPEC, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+
+sys.path.insert(0, str(REPO / "workflow/lib"))
+from dry_run import is_dry_run  # noqa: E402  (the workflow's plain-Python module)
 
 
 def test_the_paper_plan_counts_each_training_job_once():
@@ -76,7 +84,63 @@ def test_auto_without_a_gpu_warns_with_the_projected_time(monkeypatch, tmp_path)
     assert "18 job(s), 22 epochs" in message and "cnn" not in message and "(mlp 20 images/s)" in message
     seconds = 22 * dataset_size(config["datasets"]["digits"]).train_images / 20.0
     assert f"about {projection.describe_duration(seconds)}" in message
-    assert preflight("cpu", training_plan(config), config["datasets"], tmp_path) == ""
+    on_cpu = preflight("cpu", training_plan(config), config["datasets"], tmp_path)
+    assert on_cpu.startswith("This run trains 18 job(s), 22 epochs") and "No GPU" not in on_cpu
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_training_past_max_cpu_hours_stops_before_the_first_job_saying_how_to_go_on(monkeypatch, tmp_path, device):
+    _no_gpu(monkeypatch)
+    monkeypatch.setattr(projection, "images_per_second", lambda *args: 0.05)
+    config = reduced_demo_config()  # 22 epochs of 1,078 images at 0.05 images/s: 132 hours
+    hours = 22 * dataset_size(config["datasets"]["digits"]).train_images / 0.05 / 3600
+    with pytest.raises(SpecError) as stop:
+        preflight(device, training_plan(config), config["datasets"], tmp_path, max_cpu_hours=2)
+    message = str(stop.value)
+    assert f"about {projection.describe_duration(hours * 3600)} one job after another" in message
+    assert "past the config's max_cpu_hours (2), so no job was started" in message
+    assert f"add `--config max_cpu_hours={math.ceil(hours)}` to the snakemake command" in message
+    assert preflight(device, training_plan(config), config["datasets"], tmp_path, max_cpu_hours=math.ceil(hours))
+
+
+def test_a_dry_run_prints_gpu_hours_from_the_stored_speeds_and_cpu_hours_measured_here(monkeypatch, tmp_path):
+    monkeypatch.setattr(projection, "images_per_second", lambda *args: 100.0)
+    plan = [PlannedJob("c10", "alexnet", 0, "dense", 10, 128), PlannedJob("c10", "cnn", 0, "dense", 10, 128)]
+    message = dry_run_cost(plan, {"c10": {"source": "cifar10"}}, tmp_path, done=3)
+    speeds = projection.stored_gpu_speeds()
+    gpu_seconds = 10 * 45_000 / speeds.images_per_second["alexnet"]
+    assert message.startswith("Projected cost: 2 training job(s) left (3 already made), 20 epochs")
+    assert f"about {projection.describe_duration(gpu_seconds)} on one {speeds.device}" in message
+    assert "not counted: models cnn (no GPU speed stored)" in message
+    assert f"about {projection.describe_duration(20 * 45_000 / 100.0)} on this CPU" in message
+    assert "`--config max_cpu_hours=3` lets it go on" in message  # 2.5 hours here
+
+
+def test_an_imagefolder_is_sized_from_its_folder_or_its_archive(tmp_path):
+    root = image_folder(tmp_path / "images", classes=("a", "b", "c"), per_class=4, size=(20, 20))
+    folder = {"source": "imagefolder", "root": str(root), "val_fraction": 0.25}
+    assert dataset_size(folder) == DatasetSize((3, 20, 20), 3, 9)  # 12 images, 3 held out
+    with tarfile.open(tmp_path / "images.tar.gz", "w:gz") as archive:
+        archive.add(root, arcname="images")  # one folder down, as the reader accepts
+    packed = {"source": "imagefolder", "archive": str(tmp_path / "images.tar.gz"), "md5": "0" * 32, "resize": 16}
+    assert dataset_size(packed) == DatasetSize((3, 16, 16), 3, 11)  # 12 images, val_fraction 0.1 of them
+    assert dataset_size({**packed, "archive": "https://example.org/x.tar.gz"}) is None
+
+
+@pytest.mark.parametrize(
+    "argv, dry",
+    [
+        (["snakemake", "-n"], True),
+        (["snakemake", "--cores", "2", "-np", "--configfile", "c.yaml"], True),
+        (["snakemake", "--dry-run"], True),
+        (["snakemake", "-pn"], True),
+        (["snakemake", "--cores", "2"], False),
+        (["snakemake", "--configfile", "config/n.yaml", "-j", "4"], False),
+        (["snakemake", "--cores", "1", "--", "-n"], False),
+    ],
+)
+def test_a_dry_run_is_told_from_the_command_line(argv, dry):
+    assert is_dry_run(argv) is dry
 
 
 def test_a_config_that_needs_a_gpu_stops_without_one(monkeypatch, tmp_path):
@@ -133,3 +197,20 @@ def test_the_workflow_stops_before_any_job_when_the_config_needs_a_gpu(tmp_path)
     assert not (workdir / "results").exists()
     dry = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config)  # planning needs no GPU
     assert dry.returncode == 0, dry.stderr[-2000:]
+
+
+@pytest.mark.slow
+@NO_GPU_HERE
+def test_the_paper_grid_shows_its_cost_under_n_and_stops_before_training_without_a_gpu(tmp_path):
+    workdir = copy_project(tmp_path)
+    dry = run_snakemake(workdir, "-n", "--configfile", "config/config.yaml")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert re.search(
+        r"Projected cost: 1,\d{3} training job\(s\) left \(0 already made\), [\d,]+ epochs: about [\d.]+ h on one NVIDIA H200",
+        dry.stdout + dry.stderr,
+    )
+    run = run_snakemake(workdir, "--cores", "2", "--configfile", "config/config.yaml")
+    assert run.returncode != 0
+    assert "past the config's max_cpu_hours (2), so no job was started" in run.stderr
+    assert re.search(r"add `--config max_cpu_hours=\d+` to the snakemake command", run.stderr)
+    assert not (workdir / "results").exists() and not (workdir / "data").exists()

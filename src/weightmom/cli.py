@@ -376,7 +376,8 @@ def _parser() -> argparse.ArgumentParser:
     preflight = add(
         "preflight",
         "weightmom.cli:preflight_step",
-        "Say what device a run's jobs get, before the first; refuse a config that needs a GPU where there is none.",
+        "Say what device a run's jobs get and what its training costs, before the first job; refuse a config "
+        "that needs a GPU where there is none, or whose training on the CPU would take past --max-cpu-hours.",
         threads=True,
         device=True,
     )
@@ -388,6 +389,13 @@ def _parser() -> argparse.ArgumentParser:
         "--data-root", required=True, help="where prepared datasets are (<root>/<dataset>/train.npz)"
     )
     preflight.add_argument("--accelerator", type=_json_object, default={})
+    preflight.add_argument(
+        "--max-cpu-hours", type=float, default=2.0, help="stop when training on the CPU would take longer"
+    )
+    preflight.add_argument(
+        "--dry-run", action="store_true", help="print the plan's projected cost (GPU and this CPU), stop nothing"
+    )
+    preflight.add_argument("--done", type=int, default=0, help="with --dry-run: planned training jobs already made")
 
     show = add(
         "show",
@@ -413,15 +421,21 @@ def preflight_step(
     threads: int,
     device: str,
     jobs_per_gpu: int,
+    max_cpu_hours: float,
+    dry_run: bool,
+    done: int,
 ) -> None:
     from weightmom.plan import PlannedJob
-    from weightmom.preflight import preflight
+    from weightmom.preflight import dry_run_cost, preflight
 
     try:
         jobs = [PlannedJob(**job) for job in json.loads(Path(plan).read_text())]
     except (OSError, ValueError, TypeError) as exc:
         raise SpecError(f"--plan {plan}: not a list of planned jobs ({exc})") from None
-    message = preflight(device, jobs, datasets, data_root, accelerator, threads, jobs_per_gpu)
+    if dry_run:
+        message = dry_run_cost(jobs, datasets, data_root, accelerator, threads, max_cpu_hours, done)
+    else:
+        message = preflight(device, jobs, datasets, data_root, accelerator, threads, jobs_per_gpu, max_cpu_hours)
     if message:
         print(message)
 

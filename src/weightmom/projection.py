@@ -1,5 +1,6 @@
 """How long a config's training takes on a device: the jobs it plans, times the epoch time
-measured on that device for each model.
+measured on that device for each model, or stored for a GPU (gpu_speeds.yaml, see
+`stored_gpu_speeds`).
 
 The plan is weightmom.plan's; a dataset not yet prepared is sized from its source (see
 `dataset_size`). An epoch's time is measured with the project's trainer on synthetic images
@@ -10,6 +11,8 @@ of the dataset's shape, at the recipe's batch size: a short timed run after a wa
 from __future__ import annotations
 
 import math
+import re
+import tarfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +29,9 @@ from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import Split
 from weightmom.training import train
 
+#: A training image in an imagefolder archive: train/<class>/<file>, at the top or one folder down.
+TRAIN_IMAGE = re.compile(r"^(?:[^/]+/)?train/[^/]+/[^/]+$")
+
 
 @dataclass(frozen=True)
 class DatasetSize:
@@ -36,12 +42,13 @@ class DatasetSize:
 
 def dataset_size(spec: Mapping[str, Any], prepared: Path | None = None) -> DatasetSize | None:
     """Shape, classes and training images of a dataset: read from its prepared train.npz
-    when there is one, else from its source (None for an imagefolder not yet prepared)."""
+    when there is one, else from its source: known for the built-in ones, counted in an
+    imagefolder's folder or local archive (None for one still to be downloaded)."""
     if prepared is not None and (prepared / "train.npz").exists():
         with np.load(prepared / "train.npz") as arrays:
             images, classes = arrays["images"], arrays["classes"]
             return DatasetSize(tuple(images.shape[1:]), len(classes), images.shape[0])
-    known = SOURCE_SHAPES.get(spec.get("source"))
+    known = SOURCE_SHAPES.get(spec.get("source")) or imagefolder_contents(spec)
     if known is None:
         return None
     shape, classes, images = known
@@ -49,6 +56,54 @@ def dataset_size(spec: Mapping[str, Any], prepared: Path | None = None) -> Datas
         images -= math.ceil(images * spec.get("test_fraction", 0.25))
     images = spec.get("subset", {}).get("train", images)
     return DatasetSize(shape, classes, images - round(images * spec.get("val_fraction", 0.1)))
+
+
+def imagefolder_contents(spec: Mapping[str, Any]) -> tuple[tuple[int, int, int], int, int] | None:
+    """(image shape, classes, training images) of an imagefolder source, counted in its
+    `root` or in its local archive's listing (a CIFAR-sized .tar.gz takes a few seconds),
+    the shape from its first training image as the reader makes it (RGB, `resize`d). None
+    for an address still to be downloaded, or a folder or archive that cannot be read (the
+    config check and the reader name those)."""
+    from PIL import Image
+
+    location = spec.get("root") or spec.get("archive", "")
+    if spec.get("source") != "imagefolder" or location.startswith(("http://", "https://")):
+        return None
+    path = Path(location.removeprefix("file://")).expanduser()
+    try:
+        if path.is_dir():
+            images = sorted(path.glob("train/*/*"))
+            first = images[0].open("rb") if images else None
+            classes = {image.parent.name for image in images}
+        else:
+            archive = tarfile.open(path)
+            members = [m for m in archive if m.isfile() and TRAIN_IMAGE.search(m.name)]
+            first = archive.extractfile(members[0]) if members else None
+            images, classes = members, {Path(m.name).parent.name for m in members}
+        if first is None:
+            return None
+        with first, Image.open(first) as image:
+            width, height = (spec["resize"],) * 2 if "resize" in spec else image.size
+    except (OSError, tarfile.TarError):
+        return None
+    return (3, height, width), len(classes), len(images)
+
+
+@dataclass(frozen=True)
+class StoredSpeeds:
+    """Training images/s per model measured on one GPU, one job at a time (gpu_speeds.yaml)."""
+
+    device: str
+    measured: str
+    command: str
+    images_per_second: dict[str, float]
+
+
+def stored_gpu_speeds() -> StoredSpeeds:
+    import yaml
+
+    speeds = yaml.safe_load(Path(__file__).with_name("gpu_speeds.yaml").read_text())
+    return StoredSpeeds(**{**speeds, "images_per_second": dict(speeds["images_per_second"])})
 
 
 def images_per_second(
@@ -99,10 +154,13 @@ def project(
     accelerator: Accelerator = Accelerator(),
     batches: int = 2,
     rates: Mapping[str, float] | None = None,
+    probe_batch: int | None = None,
 ) -> Projection:
     """The planned jobs' training time on `device`, from a rate per model: given in
     `rates`, or measured here, once per model, image shape and batch size (the number of
-    classes only changes the last layer, so CIFAR-100 runs at CIFAR-10's rate)."""
+    classes only changes the last layer, so CIFAR-100 runs at CIFAR-10's rate), with
+    batches of at most `probe_batch` images when given (a CPU's images/s hardly changes past
+    a few dozen images a batch, and a measurement of ResNet-50 at 128 takes long there)."""
     jobs = list(jobs)
     given = dict(rates or {})
     measured: dict[tuple, float] = {}
@@ -116,9 +174,10 @@ def project(
         if job.model in given:
             rate = given[job.model]
         else:
-            key = (job.model, size.input_shape, job.batch_size)
+            batch_size = min(job.batch_size, probe_batch or job.batch_size)
+            key = (job.model, size.input_shape, batch_size)
             if key not in measured:
-                measured[key] = images_per_second(job.model, size, job.batch_size, device, accelerator, batches)
+                measured[key] = images_per_second(job.model, size, batch_size, device, accelerator, batches)
             rate = measured[key]
         shown[job.model] = rate
         seconds += job.epochs * size.train_images / rate

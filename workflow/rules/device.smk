@@ -1,7 +1,10 @@
-# Before the first job of a local run that trains or evaluates: what device the jobs get.
-# `device: auto` without a GPU says so, with the projected time of this run's training
-# here; a config that needs a GPU (`device: cuda`) stops on a machine without one
-# (weightmom.preflight). Cluster runs skip it: the submit host is not where jobs run.
+# Before the first job of a local run that trains or evaluates: what device the jobs get and
+# what the training costs. A GPU here: the GPUs jobs spread over. Training on the CPU: its
+# projected time here, and a stop before the first job when that is past `max_cpu_hours`;
+# a config that needs a GPU (`device: cuda`) stops on a machine without one
+# (weightmom.preflight). A dry run prints the plan's projected cost instead (GPU-hours from
+# the package's stored speeds, CPU hours measured here). Cluster runs skip it: the submit
+# host is not where jobs run.
 import dataclasses
 import json
 import os
@@ -12,7 +15,8 @@ import tempfile
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from weightmom.plan import PlannedJob
+from dry_run import is_dry_run
+from weightmom.plan import PlannedJob, training_plan
 
 # Rules whose jobs train (with the recipe they follow), and those that run on the device.
 TRAINING_RULES = {"train_dense": "dense", "prune_round": "finetune"}
@@ -31,29 +35,48 @@ def planned_training(jobs):
     return planned
 
 
-def announce_device():
-    if config["device"] == "cpu" or not workflow.local_exec or workflow.touch:
-        return
-    jobs = list(workflow.dag.needrun_jobs())
-    if not any(job.rule.name in DEVICE_RULES for job in jobs):
-        return
+def preflight(jobs, *extra):
+    """`python -m weightmom preflight` on the planned training `jobs`: (exit status, stdout, stderr)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as plan:
-        json.dump([dataclasses.asdict(job) for job in planned_training(jobs)], plan)
+        json.dump([dataclasses.asdict(job) for job in jobs], plan)
         plan.flush()
         result = subprocess.run(
             [
                 sys.executable, "-m", "weightmom", "preflight", "--device", config["device"],
                 "--threads", str(min(config["threads"]["train"], workflow.cores)), "--plan", plan.name,
                 "--datasets", as_json(config["datasets"]), "--data-root", f"{OUT}/data",
-                "--accelerator", as_json(config["accelerator"]),
+                "--accelerator", as_json(config["accelerator"]), "--max-cpu-hours", str(config["max_cpu_hours"]),
+                *extra,
             ],
             capture_output=True, text=True,
         )
-    if result.returncode != 0:
-        lines = result.stderr.strip().splitlines() or [f"preflight failed with exit status {result.returncode}"]
-        raise WorkflowError(lines[-1])
-    message = result.stdout.strip()
+    return result.returncode, result.stdout.strip(), result.stderr.strip()
+
+
+def announce_device():
+    if not workflow.local_exec or workflow.touch:
+        return
+    jobs = list(workflow.dag.needrun_jobs())
+    if not any(job.rule.name in DEVICE_RULES for job in jobs):
+        return
+    status, message, errors = preflight(planned_training(jobs))
+    if status != 0:
+        raise WorkflowError((errors.splitlines() or [f"preflight failed with exit status {status}"])[-1])
     if message.startswith("No GPU"):
         logger.warning(message)
     elif message:
         logger.info(message)
+
+
+def announce_dry_run_cost():
+    """Under -n, the cost of the config's training jobs whose checkpoint is not made yet
+    (Snakemake runs no hook in a dry run, so this reads the command line; see dry_run)."""
+    if not is_dry_run(sys.argv):
+        return
+    planned = training_plan(config)
+    left = [
+        job for job in planned
+        if not os.path.exists(f"{run_dir(job.dataset, job.model, job.seed)}/{job.stage}/checkpoint.pt")
+    ]
+    status, message, errors = preflight(left, "--dry-run", "--done", str(len(planned) - len(left)))
+    logger.info(message if status == 0 else f"Projected cost: not available ({errors.splitlines()[-1:]})")
