@@ -2,6 +2,7 @@
 # and `make test-all` (every test, what CI runs: about 28 minutes on 2 cores). Both create or
 # refresh the virtual environment first. While editing, `make test` runs the fast tier alone
 # (unit tests and in-process checks, under a minute) and `make lint` the linters.
+SHELL := bash
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= all
@@ -19,8 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The demo's output is briefed (scripts/brief.py): progress, messages and errors in full,
+# without every finished job's block (all of it is in .snakemake/log/ and logs/demo/).
 demo: venv
-	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	set -o pipefail; $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml 2>&1 | $(BIN)/python scripts/brief.py
 
 # Tiers are pytest markers (pyproject.toml): `slow` starts Snakemake, DVC or step
 # processes; `gpu` needs a GPU (skipped without one). Unmarked tests are the fast tier.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from weightmom.recipe import Accelerator, Augment, Recipe
 
 from fake_cifar import make_archive, serve
 from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
+
+sys.path.insert(0, str(REPO / "scripts"))
+from brief import brief  # noqa: E402  (scripts/brief.py, what `make demo` pipes Snakemake through)
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
@@ -162,6 +166,10 @@ def test_demo_workflow_end_to_end(tmp_path):
     assert any("results/demo/tables/<table>.md" in line and "digits, digits_ablation" in line for line in ending), (
         ending
     )
+    jobs = int(re.search(r"^total\s+(\d+)$", run.stdout + run.stderr, re.M).group(1))
+    briefed = list(brief((run.stdout + run.stderr).splitlines(keepends=True)))  # what `make demo` prints
+    assert len(briefed) <= jobs + 80 and max(map(len, briefed)) < 500, "".join(briefed)
+    assert sum(bool(re.match(r"\d+ of \d+ steps", line)) for line in briefed) == jobs
 
     metrics = pd.read_parquet(workdir / "results/demo/metrics.parquet")
     methods, seeds, rounds = list(config["methods"]), config["seeds"], config["pruning"]["rounds"]

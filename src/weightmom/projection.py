@@ -14,6 +14,7 @@ import math
 import re
 import tarfile
 import time
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +46,12 @@ def dataset_size(spec: Mapping[str, Any], prepared: Path | None = None) -> Datas
     when there is one, else from its source: known for the built-in ones, counted in an
     imagefolder's folder or local archive (None for one still to be downloaded)."""
     if prepared is not None and (prepared / "train.npz").exists():
-        with np.load(prepared / "train.npz") as arrays:
-            images, classes = arrays["images"], arrays["classes"]
-            return DatasetSize(tuple(images.shape[1:]), len(classes), images.shape[0])
+        try:
+            with np.load(prepared / "train.npz") as arrays:
+                images, classes = arrays["images"], arrays["classes"]
+                return DatasetSize(tuple(images.shape[1:]), len(classes), images.shape[0])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # a damaged file: the job that reads it names it; sized from the source here
     known = SOURCE_SHAPES.get(spec.get("source")) or imagefolder_contents(spec)
     if known is None:
         return None
