@@ -1,5 +1,5 @@
 # The two set-up commands: `make demo` (the whole pipeline on the embedded digits data)
-# and `make test-all` (every test, what CI runs: about 28 minutes on 2 cores). Both create or
+# and `make test-all` (every test, what CI runs; its time is in the README). Both create or
 # refresh the virtual environment first. While editing, `make test` runs the fast tier alone
 # (unit tests and in-process checks, under a minute) and `make lint` the linters.
 SHELL := bash
@@ -45,9 +45,12 @@ pull: venv
 
 # The README's result tables are the pipeline's: run the demo, then copy its tables (and
 # those of any other experiment computed here) into the README (scripts/readme_tables.py),
-# and the evidence WeightMom's default is chosen on into docs/method.md.
+# the numbers its prose quotes (job counts, projections, measured times) into it and the
+# docs (scripts/readme_numbers.py), and the evidence WeightMom's default is chosen on into
+# docs/method.md.
 readme: demo
 	$(BIN)/python scripts/readme_tables.py
+	$(BIN)/python scripts/readme_numbers.py README.md docs/*.md
 	$(BIN)/python scripts/choose_default.py --out results/default-choice.md
 	$(BIN)/python scripts/readme_tables.py --readme docs/method.md
 

@@ -45,20 +45,32 @@ def count(dry_run: str, local: set[str]) -> dict[str, int]:
     return {**per_rule, "without groups": sum(per_rule.values()), "with groups": groups + ungrouped}
 
 
+def submissions(configfile: str, profile: str = str(ROOT / "profiles/slurm"), forceall: bool = False) -> dict[str, int]:
+    """count() of the profile's dry run of `configfile` in ROOT; with `forceall`, of every
+    job of the config, done or not."""
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--profile", profile, "--configfile", configfile]
+        + (["--forceall"] if forceall else []),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"the dry run failed: {run.stdout[-2000:]}{run.stderr[-3000:]}")
+    return count(run.stdout + run.stderr, local_rules())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", required=True)
     parser.add_argument("--profile", default=str(ROOT / "profiles/slurm"))
+    parser.add_argument("--forceall", action="store_true", help="count every job of the config, done or not")
     args = parser.parse_args()
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--dry-run", "--profile", args.profile, "--configfile", args.configfile],
-        capture_output=True,
-        text=True,
-    )
-    if run.returncode != 0:
-        print(run.stdout[-2000:] + run.stderr[-3000:], file=sys.stderr)
-        return run.returncode
-    counts = count(run.stdout + run.stderr, local_rules())
+    try:
+        counts = submissions(args.configfile, args.profile, args.forceall)
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
     for name, value in counts.items():
         print(f"{name:16s} {value:6d}")
     return 0

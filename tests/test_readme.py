@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import REPO, copy_project, run_snakemake
 
@@ -94,3 +95,40 @@ def test_the_readmes_hand_run_commands_work(tmp_path):
     shown = outputs[4]
     assert "method magnitude, seed 0, round 1" in shown and "compression 4.00x" in shown and "test top-1 (%)" in shown
     assert "show" in outputs[5] and "compare" in outputs[5]
+
+
+NUMBERS = REPO / "scripts/readme_numbers.py"
+
+
+def _numbers(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, NUMBERS, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_a_stale_quoted_number_fails_the_check_and_make_readme_rewrites_it(tmp_path):
+    measured = yaml.safe_load((REPO / "benchmarks/measurements.yaml").read_text())["demo"]
+    page = tmp_path / "page.md"
+    page.write_text(
+        "The demo takes <!-- n:measured.demo -->1 s<!-- /n --> (<!-- n:measured.demo_date -->x<!-- /n -->).\n"
+    )
+    stale = _numbers("--check", page)
+    assert stale.returncode == 1
+    assert (
+        f"page.md: measured.demo is {measured['seconds'] // 60} min" in stale.stderr
+        and "run `make readme`" in stale.stderr
+    )
+    assert _numbers(page).returncode == 0
+    assert f"<!-- n:measured.demo_date -->{measured['date']}<!-- /n -->" in page.read_text()
+    assert _numbers("--check", page).returncode == 0
+    page.write_text("<!-- n:paper.speed_of_light -->1<!-- /n -->\n")
+    unknown = _numbers("--check", page)
+    assert unknown.returncode == 1 and "paper.speed_of_light --> is no known number" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_every_number_quoted_in_the_readme_and_docs_is_what_the_code_computes_now():
+    """Job and submission counts (dry runs), the paper grid's plan and GPU projection, and
+    the measured times of benchmarks/measurements.yaml, wherever the text quotes them."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    assert sum("<!-- n:" in page.read_text() for page in pages) >= 1
+    check = _numbers("--check", *pages)
+    assert check.returncode == 0, check.stderr
