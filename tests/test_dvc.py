@@ -120,8 +120,10 @@ def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path)
 
     _set_finetune_epochs(repo, 3)
     started = time.time()
+    # What `make repro` runs, started directly: killed, it is this test's child to reap (make's
+    # orphaned dvc would be a zombie where PID 1 reaps none, and hold DVC's lock).
     killed = subprocess.Popen(
-        _make_command("repro", "EXPERIMENT=demo"),
+        ["dvc", "repro", "experiment@demo"],
         cwd=repo,
         env=_env(repo),
         start_new_session=True,
@@ -133,10 +135,10 @@ def test_repro_keeps_work_reruns_what_changed_and_resumes_after_a_kill(tmp_path)
     # busy machine: the job still had to exit and Snakemake to see it).
     evaluations = list((repo / DEMO_RUNS).glob("seed*/*/round*/metrics.parquet"))
     while not any(path.exists() and path.stat().st_mtime > started for path in evaluations):
-        assert killed.poll() is None, "make repro ended before it could be killed"
+        assert killed.poll() is None, "dvc repro ended before it could be killed"
         assert time.time() - started < 300
         time.sleep(0.1)
-    os.killpg(killed.pid, signal.SIGKILL)  # make, dvc, Snakemake and its jobs, as a lost session would
+    os.killpg(killed.pid, signal.SIGKILL)  # dvc, Snakemake and its jobs, as a lost session would
     killed.wait()
     resumed = _job_counts(_make(repo, "repro", "EXPERIMENT=demo"))
     assert resumed.get("prune_round", 0) < 8 and sum(resumed.values()) < sum(second.values()), resumed
