@@ -14,10 +14,11 @@ STAMP := $(VENV)/.weightmom-installed
 venv: $(STAMP)
 
 # torch and torchvision are pinned: 2.14.1 / 0.29.1 are the builds the project is tested with.
+# pip is quiet twice over: errors only (a machine's index settings can add hundreds of warnings).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet --quiet -e '.[dev]'
 	touch $@
 
 # The demo's output is briefed (scripts/brief.py): progress, messages and errors in full,
