@@ -148,6 +148,10 @@ def _set(*path_and_value):
             "config key datasets.digits.url: file:///nonexistent/c.tar.gz: no such file or folder",
         ),
         (
+            _set("tables", "paper", {"dataset": "digits", "models": ["mlp"]}),
+            "config key tables.paper: the name is taken by the experiment's own tables/paper.md; pick another",
+        ),
+        (
             _set("methods", "lottery", "rewind_epoch", 99),
             "config key methods.lottery.rewind_epoch: 99 is after the last dense epoch (3)",
         ),

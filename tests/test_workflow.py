@@ -227,6 +227,9 @@ def test_demo_workflow_end_to_end(tmp_path):
         assert caption in html
     for item in ("digits.html", "digits_ablation.html", "mlp_accuracy.png", "mlp_density.png", "mlp_curves.png"):
         assert item in html
+    landing = html[: html.index("Every network is trained dense") + 20_000]  # the landing page leads with the answer
+    assert "C1: outperforms previous approaches" in landing and "compression, drop" in landing
+    assert "digits / mlp" in (workdir / "results/demo/tables/paper.md").read_text()
 
     again = run_snakemake(workdir, "-n", "--cores", "2", "--configfile", config_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
@@ -249,7 +252,11 @@ def test_demo_workflow_end_to_end(tmp_path):
         f"{round_dir}/round2/predictions.parquet",
         *(f"{round_dir}/round2/{name}" for name in ("model.safetensors", "model.onnx", "export.parquet")),
         "results/demo/exports.parquet",
-        *(f"results/demo/tables/deployment/{t}.{ext}" for t in ("digits", "digits_ablation") for ext in ("md", "csv")),
+        *(
+            f"results/demo/tables/deployment/{t}.{ext}"
+            for t in ("digits", "digits_ablation")
+            for ext in ("md", "html", "csv")
+        ),
         "results/demo/metrics.parquet",
         "results/demo/layers.parquet",
         "results/demo/curves.parquet",
@@ -257,15 +264,17 @@ def test_demo_workflow_end_to_end(tmp_path):
         "results/demo/summary/accuracy.csv",
         "results/demo/summary/curves.csv",
         *(f"results/demo/tables/claims.{ext}" for ext in ("md", "html", "csv", "parquet")),
+        *(f"results/demo/tables/paper.{ext}" for ext in ("md", "html", "tex")),
         *(
             f"results/demo/tables/{t}.{ext}"
             for t in ("digits", "digits_ablation")
             for ext in ("md", "tex", "html", "csv", "parquet")
         ),
         *(
-            f"results/demo/figures/{t}/mlp_{kind}.png"
+            f"results/demo/figures/{t}/mlp_{kind}.{ext}"
             for t in ("digits", "digits_ablation")
             for kind in ("accuracy", "density", "curves")
+            for ext in ("png", "pdf", "svg")
         ),
     }
     rerun = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from weightmom import html_page
 from weightmom.atomic import atomic_path, atomic_write_text
 from weightmom.claims import Claims
 from weightmom.metrics import write_table
-from weightmom.tables import HTML_STYLE
-
-# The verdict table's evidence is prose: it wraps, left-aligned, instead of running off the page.
-SUMMARY_STYLE = "<style>table.summary td{white-space:normal;text-align:left;max-width:60em}body{max-width:90em}</style>"
 
 
 def _signed(value: float) -> str:
@@ -124,20 +121,14 @@ def to_markdown(claims: Claims, title: str, target: float, tolerance: float) -> 
 
 def to_html(claims: Claims, title: str, target: float, tolerance: float) -> str:
     notes = _notes(target, tolerance)
-    summary = summary_cells(claims).to_html(index=False, classes="summary")
-    parts = [f"<h2>{html.escape(title)}</h2>", summary, f"<p>{html.escape(notes['summary'])}</p>"]
+    parts = [html_page.table(summary_cells(claims), "prose"), html_page.paragraph(notes["summary"])]
     for heading, cells, note in [
         (f"C1: accuracy at {target:g}x", accuracy_cells(claims, target), notes["C1"]),
         (f"C2: compression at equal degradation ({tolerance:g} pt)", compression_cells(claims, tolerance), notes["C2"]),
         ("C3: coverage of the paper's grid", coverage_cells(claims), notes["C3"]),
     ]:
-        body = cells.to_html(index=False).replace("<td>**", "<td><b>").replace("**</td>", "</b></td>")
-        parts += [f"<h3>{html.escape(heading)}</h3>", body, f"<p>{html.escape(note)}</p>"]
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{HTML_STYLE}"
-        f"{SUMMARY_STYLE}</head>"
-        f"<body>{''.join(parts)}</body></html>\n"
-    )
+        parts += [f"<h4>{html.escape(heading)}</h4>", html_page.table(cells), html_page.paragraph(note)]
+    return html_page.page(title, parts)
 
 
 def rows(claims: Claims) -> pd.DataFrame:

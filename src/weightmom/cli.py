@@ -29,14 +29,29 @@ from weightmom.errors import SpecError, WeightMomError
 JOBS_PER_GPU_VARIABLE = "WEIGHTMOM_JOBS_PER_GPU"
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def _json(text: str, expected: type, name: str) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    if not isinstance(value, expected):
+        raise argparse.ArgumentTypeError(f"expected a JSON {name}, got {text!r}")
     return value
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    return _json(text, dict, "object")
+
+
+def _json_list(text: str) -> list[Any]:
+    return _json(text, list, "list")
+
+
+def _png_out(text: str) -> str:
+    """A figure's --out: the PNG; the same stem's .pdf and .svg are written beside it."""
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"expected a .png path (the .pdf and .svg go beside it), got {text!r}")
+    return text
 
 
 class _Expect(argparse.Action):
@@ -346,32 +361,57 @@ def _parser() -> argparse.ArgumentParser:
     claims.add_argument("--prediction-rows", nargs="*", default=[], help="test predictions at the target compression")
     claims.add_argument("--out-prefix", required=True)
 
-    figure = add("figure", "weightmom.reports:make_figure", "Plot top-1 against compression for one dataset and model.")
+    paper = add(
+        "paper-table",
+        "weightmom.reports:make_paper_table",
+        "The experiment's table in the paper's shape (methods x dataset/network cells) as <prefix>.md, .html and .tex.",
+    )
+    paper.add_argument("--title", required=True)
+    paper.add_argument("--cells", type=_json_list, required=True, help='[["<dataset>", "<model>"], ...] in order')
+    paper.add_argument("--methods", nargs="+", required=True)
+    paper.add_argument("--claimed", required=True, help="the method the claims check, marked in the table")
+    paper.add_argument("--target-compression", type=float, required=True)
+    paper.add_argument("--tolerance", type=float, required=True, help="accuracy drop (points) for the compression row")
+    paper.add_argument("--last-round", type=int, required=True, help="the runs' last round (a sweep's included)")
+    paper.add_argument("--metric-rows", nargs="+", required=True)
+    paper.add_argument("--out-prefix", required=True)
+
+    figure = add(
+        "figure",
+        "weightmom.reports:make_figure",
+        "Plot top-1 against compression for one dataset and model (PNG, PDF and SVG).",
+    )
     figure.add_argument("--title", required=True)
     figure.add_argument("--methods", nargs="+", required=True)
     figure.add_argument("--metric-rows", nargs="+", required=True)
     figure.add_argument("--target-compression", type=float, help="marked and ticked on the compression axis")
-    figure.add_argument("--out", required=True)
+    figure.add_argument(
+        "--out", type=_png_out, required=True, help="the PNG; the same stem's .pdf and .svg are written beside it"
+    )
 
     density = add(
         "density-figure",
         "weightmom.reports:make_density_figure",
-        "Plot each layer's density at the target compression (the rows given), one line per method.",
+        "Plot each layer's density at the target compression (the rows given), one line per method (PNG, PDF and SVG).",
     )
     density.add_argument("--title", required=True)
     density.add_argument("--methods", nargs="+", required=True)
     density.add_argument("--layer-rows", nargs="+", required=True)
-    density.add_argument("--out", required=True)
+    density.add_argument(
+        "--out", type=_png_out, required=True, help="the PNG; the same stem's .pdf and .svg are written beside it"
+    )
 
     curves = add(
         "curves-figure",
         "weightmom.reports:make_curves_figure",
-        "Plot validation top-1 over the fine-tuning epochs of every round, one line per method.",
+        "Plot validation top-1 over the fine-tuning epochs of every round, one line per method (PNG, PDF and SVG).",
     )
     curves.add_argument("--title", required=True)
     curves.add_argument("--methods", nargs="+", required=True)
     curves.add_argument("--curve-rows", nargs="+", required=True, help="the dense run's and every round's curve files")
-    curves.add_argument("--out", required=True)
+    curves.add_argument(
+        "--out", type=_png_out, required=True, help="the PNG; the same stem's .pdf and .svg are written beside it"
+    )
 
     preflight = add(
         "preflight",
@@ -406,9 +446,16 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--metrics", dest="metrics_path", help="its metric rows (default: metrics.parquet beside it)")
 
     compare = add(
-        "compare", "weightmom.compare:compare", "Print a table of a results folder's final rounds, one row per method."
+        "compare",
+        "weightmom.compare:compare",
+        "Print a table of a results folder's final rounds, one row per method; given two, the top-1 of both "
+        "experiments side by side for every dataset, model and method they share, with the difference B - A "
+        "(paired, with its confidence interval, where both evaluated the same test set).",
     )
-    compare.add_argument("results_dir", help="a results folder (results/<experiment>), or its metrics.parquet")
+    compare.add_argument(
+        "results_dir", metavar="A", help="a results folder (results/<experiment>), or its metrics.parquet"
+    )
+    compare.add_argument("other_dir", metavar="B", nargs="?", help="a second results folder, compared with A")
     return parser
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from weightmom import html_page
 from weightmom.atomic import atomic_path, atomic_write_text
 from weightmom.lineage import DENSE
 from weightmom.metrics import LATENCY_COLUMNS
@@ -46,6 +47,11 @@ def _kib(value: float) -> str:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
+    return cells(table).to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as formatted cells, one column per figure (what .md and .html show)."""
     shown = pd.DataFrame(
         {
             "Model": table["model"],
@@ -65,11 +71,12 @@ def to_markdown(table: pd.DataFrame) -> str:
             for ms, ratio, method in zip(table[column], table[speedup], table["method"])
         ]
     shown["Seeds"] = table["seeds"].astype(int).to_numpy()
-    return shown.to_markdown(index=False, disable_numparse=True) + "\n"
+    return shown
 
 
 def write_deployment_files(table: pd.DataFrame, prefix: str | Path, title: str, cpu: str) -> None:
-    """<prefix>.md (formatted, with what the numbers are) and <prefix>.csv (numeric)."""
+    """<prefix>.md and .html (formatted, with what the numbers are; the HTML for the report)
+    and <prefix>.csv (numeric)."""
     prefix = Path(prefix)
     threads = int(table["latency_threads"].max()) if len(table) else 1
     runs = int(table["latency_runs"].min()) if len(table) else 0
@@ -82,5 +89,9 @@ def write_deployment_files(table: pd.DataFrame, prefix: str | Path, title: str, 
         "(dense latency / this latency): dense kernels multiply the zeros too, so about 1.00x is expected."
     )
     atomic_write_text(prefix.with_suffix(".md"), f"# {title}\n\n{to_markdown(table)}\n{note}\n")
+    atomic_write_text(
+        prefix.with_suffix(".html"),
+        html_page.page(title, [html_page.table(cells(table), "wide"), html_page.paragraph(note)]),
+    )
     with atomic_path(prefix.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)

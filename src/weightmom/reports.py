@@ -20,6 +20,7 @@ from weightmom.metrics import (
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 
 def collect(
@@ -140,6 +141,27 @@ def make_claims(
     write_claims_files(claims, out_prefix, title, target_compression, tolerance)
 
 
+def make_paper_table(
+    *,
+    title: str,
+    cells: Sequence[Sequence[str]],
+    methods: Sequence[str],
+    claimed: str,
+    target_compression: float,
+    tolerance: float,
+    last_round: int,
+    metric_rows: Sequence[str | Path],
+    out_prefix: str | Path,
+) -> None:
+    """The experiment's paper-shaped table (weightmom.paper_table)."""
+    from weightmom.paper_table import paper_table, write_paper_table
+
+    frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
+    cells = [tuple(cell) for cell in cells]
+    table = paper_table(frame, cells, methods, target_compression, tolerance, last_round)
+    write_paper_table(table, cells, methods, claimed, out_prefix, title, target_compression, tolerance)
+
+
 def make_figure(
     *,
     title: str,
@@ -147,34 +169,39 @@ def make_figure(
     methods: Sequence[str],
     out: str | Path,
     target_compression: float | None = None,
-) -> None:
+) -> Figure:
+    """Top-1 against compression (weightmom.plots.accuracy_vs_compression), written as `out`
+    (PNG) and the same stem's .pdf and .svg; returns the Figure drawn."""
     from weightmom.plots import accuracy_vs_compression
 
     frame = expand_dense(read_rows(metric_rows, METRIC_SCHEMA), methods)
-    accuracy_vs_compression(frame, methods, title, out, target_compression)
+    return accuracy_vs_compression(frame, methods, title, out, target_compression)
 
 
 def make_density_figure(
     *, title: str, layer_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path
-) -> None:
+) -> Figure:
+    """Every layer's density (weightmom.plots.layer_density), written as `out` (PNG) and the
+    same stem's .pdf and .svg; returns the Figure drawn."""
     from weightmom.plots import layer_density
 
-    layer_density(read_rows(layer_rows, LAYER_SCHEMA), methods, title, out)
+    return layer_density(read_rows(layer_rows, LAYER_SCHEMA), methods, title, out)
 
 
 def make_curves_figure(
     *, title: str, curve_rows: Sequence[str | Path], methods: Sequence[str], out: str | Path
-) -> None:
+) -> Figure:
     """Validation top-1 over every fine-tuning epoch, rounds one after another, one line per
     method (mean over seeds); the dense runs' last validation top-1 (mean over seeds) as a
-    reference."""
+    reference (weightmom.plots.finetune_curves). Written as `out` (PNG) and the same stem's
+    .pdf and .svg; returns the Figure drawn."""
     from weightmom.plots import finetune_curves
 
     curves = read_rows(curve_rows, CURVE_SCHEMA)
     dense = curves[curves["method"] == DENSE]
     last = dense[dense["epoch"] == dense.groupby("seed")["epoch"].transform("max")]
     reference = float(last["val_top1"].mean()) if not last.empty else None
-    finetune_curves(finetune_steps(curves), reference, methods, title, out)
+    return finetune_curves(finetune_steps(curves), reference, methods, title, out)
 
 
 def finetune_steps(curves: pd.DataFrame) -> pd.DataFrame:

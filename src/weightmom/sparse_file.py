@@ -19,7 +19,10 @@ input normalisation), so that
 
 gives the network back with the outputs it had when it was saved. The metadata also
 holds a digest of the stored tensors: a damaged file is an error naming it, never a
-silent load of different weights.
+silent load of different weights. `preprocess(images, sparse_info(path))` turns uint8
+images (arrays or PIL images) into the batch the evaluation feeds the network: scaled to
+[0, 1] and standardised with the training split's per-channel mean and std, by the
+evaluation's own code (weightmom.splits.Split.normalise).
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ import torch
 from torch import nn
 
 from weightmom.atomic import atomic_path
-from weightmom.errors import WeightMomError
+from weightmom.errors import DataError, WeightMomError
 from weightmom.integrity import digest
 from weightmom.models import build_model
+from weightmom.splits import Split
 
 FORMAT = "weightmom-sparse"
 FORMAT_VERSION = 1
@@ -209,3 +213,73 @@ def load_sparse_model(path: str | Path, device: torch.device | str = "cpu") -> n
         return loaded.build(device)
     except (RuntimeError, WeightMomError) as exc:
         raise SparseFileError(f"{path}: weights do not fit model {loaded.info['model']!r}: {exc}") from None
+
+
+#: the PIL mode an image file is converted to for a network of this many channels: RGB as
+#: the imagefolder source reads files (weightmom.sources), L for a one-channel network
+PIL_MODES = {1: "L", 3: "RGB"}
+
+
+def preprocess(images: Any, info: Mapping[str, Any]) -> torch.Tensor:
+    """`images` as the evaluation feeds them to the network of `info` (what sparse_info
+    returns): a float32 batch (N, C, H, W) on the CPU, scaled from uint8 to [0, 1] and
+    standardised with the training split's per-channel mean and std that `info` holds, by
+    the code the evaluation runs on the prepared test split (Split.normalise).
+
+    `images`: one image or a batch of them, each a PIL image (converted to the network's
+    channels: RGB, as the imagefolder source reads image files, or L), or a uint8 array
+    (numpy or torch) of shape H x W (one channel), H x W x C or C x H x W (the prepared
+    splits' layout); a batch is a sequence of those or an array with a leading N. The images
+    must have the network's size: the evaluation resizes nothing, so another size is an
+    error, as is a float array (scaling to [0, 1] is part of this preprocessing)."""
+    missing = [key for key in ("input_shape", "mean", "std") if key not in info]
+    if missing:
+        raise DataError(f"the network's info lacks {missing}: preprocess needs sparse_info(path) of an exported file")
+    shape = tuple(int(size) for size in info["input_shape"])
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise DataError("no images to preprocess")
+        batch = np.concatenate([_as_batch(image, shape) for image in images])
+    else:
+        batch = _as_batch(images, shape)
+    tensor = torch.from_numpy(np.array(batch, dtype=np.uint8, order="C"))  # a copy: PIL arrays are read-only
+    split = Split(
+        images=tensor,
+        labels=torch.zeros(len(tensor), dtype=torch.int64),
+        classes=tuple(str(name) for name in info.get("classes", ())),
+        mean=torch.tensor(info["mean"], dtype=torch.float32),
+        std=torch.tensor(info["std"], dtype=torch.float32),
+    )
+    return split.normalise(split.images)
+
+
+def _as_batch(images: Any, shape: tuple[int, int, int]) -> np.ndarray:
+    """One image or a batch as a uint8 array (N, C, H, W) for a network taking `shape` (C, H, W)."""
+    from PIL import Image
+
+    channels, height, width = shape
+    if isinstance(images, Image.Image):
+        if channels not in PIL_MODES:
+            raise DataError(f"the network takes {channels}-channel images: give them as uint8 arrays, not PIL images")
+        images = np.asarray(images.convert(PIL_MODES[channels]))
+    elif isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    array = np.asarray(images)
+    if array.dtype != np.uint8:
+        raise DataError(
+            f"images must be uint8 (0..255), as the prepared splits hold them; got {array.dtype} "
+            "(scaling to [0, 1] is part of preprocess)"
+        )
+    if array.ndim == 2:  # one H x W image
+        array = array[None]
+    if array.ndim == 3:
+        # (N, H, W) one-channel images, else one image (C, H, W) or (H, W, C)
+        array = array[:, None] if channels == 1 and array.shape[1:] == (height, width) else array[None]
+    if array.ndim == 4 and array.shape[1:] == shape:
+        return array
+    if array.ndim == 4 and array.shape[1:] == (height, width, channels):
+        return array.transpose(0, 3, 1, 2)
+    raise DataError(
+        f"images of shape {tuple(np.asarray(images).shape)}: the network takes {channels} x {height} x {width} "
+        f"images (C x H x W, or H x W x C; with a leading N for a batch); preprocess resizes nothing"
+    )

@@ -18,8 +18,6 @@ last two are numeric.
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from weightmom import html_page
 from weightmom.atomic import atomic_path, atomic_write_text
 from weightmom.metrics import write_table
 
@@ -255,12 +254,6 @@ def _latex_bold(text: str) -> str:
     return rf"{{\boldmath {text}}}" if text.startswith("$") else rf"\textbf{{{text}}}"
 
 
-HTML_STYLE = (
-    "<style>table{border-collapse:collapse;font:14px sans-serif}th,td{padding:4px 10px;border-bottom:1px solid #ddd;white-space:nowrap;"
-    "text-align:right}th{background:#f3f3f3}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}</style>"
-)
-
-
 def _interval(low: float, high: float, note: str, latex: bool) -> str:
     """[low, high]; else why there is none (mean_interval's note), or "-" (one seed)."""
     if pd.isna(low):
@@ -326,12 +319,7 @@ def to_html(
 ) -> str:
     """The Markdown table's cells as a standalone HTML page (what the Snakemake report shows)."""
     cells = _cells(table, target, tolerance, options, latex=False)[0]
-    body = cells.to_html(index=False, escape=True)
-    body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", body)
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{HTML_STYLE}</head>"
-        f"<body><h3>{html.escape(title)}</h3>{body}<p>{html.escape(note)}</p></body></html>\n"
-    )
+    return html_page.page(title, [html_page.table(cells, "wide"), html_page.paragraph(note)])
 
 
 def to_markdown(

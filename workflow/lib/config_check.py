@@ -27,6 +27,10 @@ from weightmom.schema_defaults import fill_and_check
 ERROR_PREFIX = "weightmom config: error: "
 
 
+#: Tables every experiment writes under results/<experiment>/tables/: no config table may take their names.
+RESERVED_TABLES = ("claims", "paper")
+
+
 class ConfigError(Exception):
     """A config that cannot run; the message is one line naming the key and its value."""
 
@@ -117,6 +121,10 @@ def check_references(config):
     """Cross-references a JSON schema cannot express."""
     methods = list(config["methods"])
     for name, table in config["tables"].items():
+        if name in RESERVED_TABLES:
+            raise ConfigError(
+                f"config key tables.{name}: the name is taken by the experiment's own tables/{name}.md; pick another"
+            )
         if table["dataset"] not in config["datasets"]:
             raise ConfigError(
                 f"config key tables.{name}.dataset: {table['dataset']!r} is not one of "

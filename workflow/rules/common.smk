@@ -162,6 +162,19 @@ def paper_datasets():
     }
 
 
+def paper_cells():
+    """The paper table's (dataset, model) cells and methods: those of the config's paper-kind
+    tables (all tables when it has none), in config order."""
+    tables = [t for t in config["tables"].values() if t["kind"] == "paper"] or list(config["tables"].values())
+    cells = list(dict.fromkeys((t["dataset"], m) for t in tables for m in t["models"]))
+    chosen = {m for t in tables for m in t.get("methods", METHODS)}
+    return cells, [m for m in METHODS if m in chosen]
+
+
+def paper_table_targets():
+    return expand(f"{OUT}/tables/paper.{{ext}}", ext=["md", "html", "tex"])
+
+
 def claims_targets():
     return expand(f"{OUT}/tables/claims.{{ext}}", ext=["md", "html", "csv", "parquet"])
 
@@ -171,11 +184,13 @@ def table_targets(table):
 
 
 def figure_targets(table):
+    """Each figure as PNG (the report's) and PDF and SVG (for print)."""
     return expand(
-        f"{OUT}/figures/{{table}}/{{model}}_{{kind}}.png",
+        f"{OUT}/figures/{{table}}/{{model}}_{{kind}}.{{ext}}",
         table=table,
         model=config["tables"][table]["models"],
         kind=["accuracy", "density", "curves"],
+        ext=["png", "pdf", "svg"],
     )
 
 
@@ -205,7 +220,7 @@ def export_targets():
     """The exported files (a deleted one comes back, as a checkpoint does), the collected
     rows and every table's deployment table."""
     files = [f"{d}/{name}" for d in export_dirs() for name in ("model.safetensors", "model.onnx")]
-    tables = expand(f"{OUT}/tables/deployment/{{table}}.{{ext}}", table=list(config["tables"]), ext=["md", "csv"])
+    tables = expand(f"{OUT}/tables/deployment/{{table}}.{{ext}}", table=list(config["tables"]), ext=["md", "html", "csv"])
     return [f"{OUT}/exports.parquet", *tables, *files]
 
 
@@ -216,7 +231,7 @@ def all_targets():
     targets = [f"{OUT}/metrics.parquet", f"{OUT}/layers.parquet", f"{OUT}/curves.parquet", f"{OUT}/summary/metrics.json", *checkpoints]
     for table in config["tables"]:
         targets += table_targets(table) + figure_targets(table)
-    return targets + claims_targets() + export_targets()
+    return targets + claims_targets() + paper_table_targets() + export_targets()
 
 
 def made_summary():
@@ -226,8 +241,9 @@ def made_summary():
         [
             f"Done. Experiment {EXPERIMENT!r}: everything is under {OUT}/ (logs under {LOGS}/)",
             f"  claims    {OUT}/tables/claims.md: the paper's claims, checked (also .html, .csv, .parquet)",
+            f"  paper     {OUT}/tables/paper.md: methods x (dataset, network), top-1 and compression (also .tex, .html)",
             f"  tables    {OUT}/tables/<table>.md, .tex, .html, .csv, .parquet for {tables}",
-            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png, _density.png and _curves.png",
+            f"  figures   {OUT}/figures/<table>/<model>_accuracy.png, _density.png and _curves.png (also .pdf, .svg)",
             f"  metrics   {OUT}/metrics.parquet (a row per checkpoint), {OUT}/layers.parquet (a row per layer)",
             f"  curves    {OUT}/curves.parquet (a row per training epoch of every dense run and round)",
             f"  exports   {OUT}/runs/.../{{dense,<method>/round{TARGET_ROUND}}}/model.safetensors and model.onnx; sizes and latency"

@@ -64,12 +64,13 @@ rule deployment_table:
         lambda wildcards: export_rows(wildcards.table),
     output:
         md=f"{OUT}/tables/deployment/{{table}}.md",
-        csv=report(
-            f"{OUT}/tables/deployment/{{table}}.csv",
+        html=report(
+            f"{OUT}/tables/deployment/{{table}}.html",
             caption="../report/deployment_table.rst",
             category="Deployment",
             subcategory="{table}",
         ),
+        csv=f"{OUT}/tables/deployment/{{table}}.csv",
     params:
         title=lambda wildcards: config["tables"][wildcards.table].get("title", wildcards.table)
         + ": size on disk and CPU latency of the exported networks",

@@ -2,6 +2,7 @@ localrules:
     collect,
     table,
     claims,
+    paper_table,
     accuracy_figure,
     density_figure,
     curves_figure,
@@ -101,16 +102,45 @@ rule claims:
         " --prediction-rows {input.predictions} --out-prefix {params.prefix} 2> {log}"
 
 
+rule paper_table:
+    input:
+        all_metric_rows("metrics"),
+    output:
+        md=f"{OUT}/tables/paper.md",
+        html=report(f"{OUT}/tables/paper.html", caption="../report/paper_table.rst", category="Claims"),
+        tex=f"{OUT}/tables/paper.tex",
+    params:
+        title=f"Top-1 at {config['pruning']['target_compression']:g}x compression: experiment {EXPERIMENT}",
+        cells=as_json(paper_cells()[0]),
+        methods=paper_cells()[1],
+        claimed=config["claims"]["method"],
+        target=config["pruning"]["target_compression"],
+        tolerance=config["claims"]["tolerance"],
+        last_round=ROUNDS,
+        prefix=lambda wildcards, output: os.path.splitext(output.md)[0],
+        code=step_digest("report"),
+    log:
+        f"{LOGS}/tables/paper.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "python -m weightmom paper-table --title {params.title:q} --cells {params.cells:q} --methods {params.methods}"
+        " --claimed {params.claimed} --target-compression {params.target} --tolerance {params.tolerance}"
+        " --last-round {params.last_round} --metric-rows {input} --out-prefix {params.prefix} 2> {log}"
+
+
 rule accuracy_figure:
     input:
         lambda wildcards: table_rows(wildcards.table, "metrics", wildcards.model),
     output:
-        report(
+        png=report(
             f"{OUT}/figures/{{table}}/{{model}}_accuracy.png",
             caption="../report/accuracy_figure.rst",
             category="Figures",
             subcategory="{table}",
         ),
+        pdf=f"{OUT}/figures/{{table}}/{{model}}_accuracy.pdf",
+        svg=f"{OUT}/figures/{{table}}/{{model}}_accuracy.svg",
     params:
         title=lambda wildcards: figure_title(wildcards, "top-1 vs compression"),
         methods=lambda wildcards: table_methods(wildcards.table),
@@ -122,19 +152,21 @@ rule accuracy_figure:
         "../../environment.yml"
     shell:
         "python -m weightmom figure --title {params.title:q} --methods {params.methods}"
-        " --target-compression {params.target} --metric-rows {input} --out {output} 2> {log}"
+        " --target-compression {params.target} --metric-rows {input} --out {output.png} 2> {log}"
 
 
 rule density_figure:
     input:
         lambda wildcards: table_rows(wildcards.table, "layers", wildcards.model, final_only=True),
     output:
-        report(
+        png=report(
             f"{OUT}/figures/{{table}}/{{model}}_density.png",
             caption="../report/density_figure.rst",
             category="Figures",
             subcategory="{table}",
         ),
+        pdf=f"{OUT}/figures/{{table}}/{{model}}_density.pdf",
+        svg=f"{OUT}/figures/{{table}}/{{model}}_density.svg",
     params:
         title=lambda wildcards: figure_title(wildcards, f"layer density at {config['pruning']['target_compression']:g}x"),
         methods=lambda wildcards: table_methods(wildcards.table),
@@ -145,19 +177,21 @@ rule density_figure:
         "../../environment.yml"
     shell:
         "python -m weightmom density-figure --title {params.title:q} --methods {params.methods}"
-        " --layer-rows {input} --out {output} 2> {log}"
+        " --layer-rows {input} --out {output.png} 2> {log}"
 
 
 rule curves_figure:
     input:
         lambda wildcards: table_rows(wildcards.table, "curve", wildcards.model),
     output:
-        report(
+        png=report(
             f"{OUT}/figures/{{table}}/{{model}}_curves.png",
             caption="../report/curves_figure.rst",
             category="Figures",
             subcategory="{table}",
         ),
+        pdf=f"{OUT}/figures/{{table}}/{{model}}_curves.pdf",
+        svg=f"{OUT}/figures/{{table}}/{{model}}_curves.svg",
     params:
         title=lambda wildcards: figure_title(wildcards, "fine-tuning curves"),
         methods=lambda wildcards: table_methods(wildcards.table),
@@ -168,4 +202,4 @@ rule curves_figure:
         "../../environment.yml"
     shell:
         "python -m weightmom curves-figure --title {params.title:q} --methods {params.methods}"
-        " --curve-rows {input} --out {output} 2> {log}"
+        " --curve-rows {input} --out {output.png} 2> {log}"
