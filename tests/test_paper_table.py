@@ -70,7 +70,7 @@ def test_methods_down_cells_across_with_the_compression_within_the_tolerance_bel
     assert rows[4] == ["mag", "81.00 ± 1.41", "69.00 (no spread over 2 seeds)"]
     assert rows[5] == ["↳ compression, drop ≤ 1 pt", "1.3x", "**≥15.0x**"]  # 5 pts at 4x: 4^(1/5)
     html = prefix.with_suffix(".html").read_text()
-    assert "<th>toy<br>net</th>" in html and "<td><b>89.00 ± 1.41</b></td>" in html
+    assert "<th>toy<br>net</th>" in html and "<td><b>89.00 ± 1.41</b><br><b>6.2x</b></td>" in html
 
 
 def test_a_cell_a_method_did_not_run_shows_a_dash(tmp_path):

@@ -147,3 +147,9 @@ def test_compare_says_no_spread_when_the_seeds_agree_exactly(tmp_path):
     assert "| 10.00 (no spread over 3 seeds) |" in lines["wm"] and "± 0.00" not in lines["wm"]
     assert " 92.00 ± 2.00 |" in lines["mag"]
     assert "| 99.00 (no spread over 3 seeds) |" in lines["dense"]
+
+
+def test_differences_that_agree_but_for_their_last_bit_have_no_spread():
+    """Two seeds whose top-1 changed alike: 99.00 - 99.22 computed from other floats can differ by 1e-14."""
+    low, high, note = mean_interval([99.0 - 99.22222222222223, 99.0 - 99.22222222222222], DIFFERENCE_SCALE)
+    assert np.isnan(low) and np.isnan(high) and note == "no spread over 2 seeds"

@@ -120,12 +120,12 @@ def _row(rows: pd.DataFrame) -> list:
 
 def _spread(top1: pd.Series) -> str:
     """What follows the mean: ± std; nothing for one seed; "no spread over N seeds" when the
-    seeds agree exactly (compared as values: Series.std of equal floats can be 1e-17, not 0)."""
-    from weightmom.tables import no_spread
+    seeds agree (to weightmom.tables.AGREE: Series.std of equal floats can be 1e-17, not 0)."""
+    from weightmom.tables import AGREE, no_spread
 
     if len(top1) < 2:
         return ""
-    return f" ({no_spread(len(top1))})" if top1.nunique() == 1 else f" ± {top1.std():.2f}"
+    return f" ({no_spread(len(top1))})" if top1.max() - top1.min() <= AGREE else f" ± {top1.std():.2f}"
 
 
 # Two experiments side by side.

@@ -19,7 +19,7 @@ STYLE = (
     ".wm th,.wm td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
     ".wm th{background:#f3f3f3;white-space:normal;vertical-align:bottom}"
     ".wm td:first-child,.wm th:first-child,.wm table.wide td:nth-child(2),.wm table.wide th:nth-child(2)"
-    "{text-align:left}.wm table.prose td{white-space:normal;text-align:left;max-width:60em}"
+    "{text-align:left}.wm table.prose td{white-space:normal;text-align:left;max-width:60em}.wm table.prose th{text-align:left}"
     ".wm p{max-width:60em}</style>"
 )
 BOLD, BOLD_HTML = re.compile(r"[*][*](.+?)[*][*]"), r"<b>\1</b>"
@@ -33,12 +33,14 @@ def table(frame: pd.DataFrame, kind: str = "") -> str:
 
 
 def rows_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """An HTML table from header cells and rows of cell texts (which may hold line breaks as
-    `<br>`: the texts are escaped first)."""
-    head = "".join(f"<th>{html.escape(cell).replace('&lt;br&gt;', '<br>')}</th>" for cell in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{BOLD.sub(BOLD_HTML, html.escape(cell))}</td>" for cell in row) + "</tr>" for row in rows
-    )
+    """An HTML table from header cells and rows of cell texts; a newline in a text is a line
+    break."""
+
+    def cell(text: str) -> str:
+        return BOLD.sub(BOLD_HTML, html.escape(text)).replace("\n", "<br>")
+
+    head = "".join(f"<th>{cell(text)}</th>" for text in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(text)}</td>" for text in row) + "</tr>" for row in rows)
     return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 

@@ -23,7 +23,7 @@ from weightmom import html_page
 from weightmom.atomic import atomic_write_text
 from weightmom.claims import compression_within
 from weightmom.lineage import DENSE
-from weightmom.tables import at_target, no_spread, with_drop
+from weightmom.tables import AGREE, at_target, no_spread, with_drop
 
 KEYS = ["dataset", "model", "method", "seed"]
 MARK = "†"
@@ -73,7 +73,7 @@ def _top1(row: pd.Series, latex: bool) -> str:
     text = f"{row['top1_mean']:.2f}"
     if pd.isna(row["top1_std"]):
         return text
-    if row["top1_std"] == 0:
+    if row["top1_std"] <= AGREE:
         return f"{text} ({no_spread(int(row['seeds']))})"
     return rf"{text} $\pm$ {row['top1_std']:.2f}" if latex else f"{text} ± {row['top1_std']:.2f}"
 
@@ -154,9 +154,15 @@ def to_html(
     title: str,
     text: str,
 ) -> str:
-    """The Markdown table's cells as a standalone HTML page (what the Snakemake report shows)."""
-    header = ["Method", *(f"{dataset}<br>{model}" for dataset, model in cells)]
-    rows = _grid(table, cells, methods, claimed, tolerance, latex=False)
+    """The Markdown table's cells as a standalone HTML page (what the Snakemake report shows),
+    a method's compression on a second line of its top-1 cell: half the rows, for the report's
+    first screen."""
+    header = ["Method", *(f"{dataset}\n{model}" for dataset, model in cells)]
+    grid = _grid(table, cells, methods, claimed, tolerance, latex=False)
+    rows = [grid[0]] + [
+        [name, *(f"{top1}\n{compression}" for top1, compression in zip(values, below[1:]))]
+        for (name, *values), below in zip(grid[1::2], grid[2::2])
+    ]
     return html_page.page(title, [html_page.rows_table(header, rows), html_page.paragraph(text)])
 
 

@@ -42,6 +42,11 @@ TOP1_SCALE = (0.0, 100.0)
 DIFFERENCE_SCALE = (-100.0, 100.0)
 
 
+#: Values this close agree (percent or points): stats.sem of equal values can be 1e-17, and two
+#: differences of equal top-1 changes can differ in their last bit.
+AGREE = 1e-9
+
+
 def no_spread(count: int, unit: str = "seeds") -> str:
     """What stands for a std or an interval when all `count` values agree exactly: "± 0.00"
     or a zero-width interval would read as a certainty that a few agreeing seeds do not give."""
@@ -60,7 +65,7 @@ def mean_interval(values: Sequence[float], scale: tuple[float, float]) -> tuple[
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         return float("nan"), float("nan"), ""
-    if np.all(values == values[0]):  # exact test: stats.sem of equal floats can be 1e-17, not 0
+    if np.ptp(values) <= AGREE:
         return float("nan"), float("nan"), no_spread(len(values))
     low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
     if low < scale[0] or high > scale[1]:
@@ -238,9 +243,9 @@ def _pm(row: pd.Series, stat: str, digits: int, latex: bool) -> str:
     agree exactly "no spread over N seeds" beside it (groupby's std of equal values is exactly
     0). A compression that every seed reaches alike is so by construction: the mean alone."""
     mean, std = f"{row[f'{stat}_mean']:.{digits}f}", row[f"{stat}_std"]
-    if pd.isna(std) or (std == 0 and stat not in ACCURACY_STATS):
+    if pd.isna(std) or (std <= AGREE and stat not in ACCURACY_STATS):
         return _math(mean, latex)
-    if std == 0:
+    if std <= AGREE:
         return f"{_math(mean, latex)} ({no_spread(int(row['seeds']))})"
     return _math(rf"{mean} \pm {std:.{digits}f}" if latex else f"{mean} ± {std:.{digits}f}", latex)
 
