@@ -120,6 +120,7 @@ NUMBERS: dict[str, Callable[[], str]] = {
     "demo.exports": lambda: _count(_jobs("config/demo.yaml")["export"]),
     "measured.demo": lambda: _duration(_measured("demo")["seconds"]),
     "measured.demo_date": lambda: _measured("demo")["date"],
+    "measured.install": lambda: _duration(_measured("install")["seconds"]),
     "measured.test_all": lambda: _duration(_measured("test_all")["seconds"]),
     "measured.test_all_date": lambda: _measured("test_all")["date"],
 }

@@ -428,5 +428,6 @@ def test_the_workflow_exports_each_tables_dense_and_final_networks(tmp_path):
         f"{stage}/export.parquet",
         "results/demo/exports.parquet",
         "results/demo/tables/deployment/digits.md",
+        "results/demo/tables/deployment/digits.html",
         "results/demo/tables/deployment/digits.csv",
     }
