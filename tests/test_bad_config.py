@@ -218,7 +218,7 @@ def test_a_good_config_gets_the_defaults_of_the_schema_and_of_each_pruner():
         (
             _set("sedes", [0]),
             "config key sedes: unknown key; allowed here: accelerator, claims, datasets, device, experiment, "
-            "jobs_per_gpu, methods, pruning, seeds, tables, threads, training",
+            "jobs_per_gpu, max_cpu_hours, methods, pruning, seeds, tables, threads, training",
         ),
         (
             _set("datasets", "digits", {"source": "imagefolder", "archive": "data/mine.tar.gz", "md5": "0" * 32}),

@@ -91,11 +91,12 @@ def test_the_latex_table_of_six_cells_compiles_and_fits_one_column_of_a_two_colu
     prefix = _write(tmp_path, cells=tuple(SIX_CELLS), runs=SIX_CELLS)
     tex = prefix.with_suffix(".tex").read_text()
     assert r"\toprule" in tex and r"\cmidrule(lr){2-4}" in tex and r"\multicolumn{3}{c}{cifar100}" in tex
-    assert r"wm \dag" in tex and r"\textbf{89.00 $\pm$ 1.41}" in tex
+    assert r"wm \dag" in tex and r"\textbf{89.00}" in tex and r"{\scriptsize $\pm$1.41, \textbf{6.2$\times$}}" in tex
     document = (
         "\\documentclass[twocolumn]{article}\n\\usepackage{booktabs,graphicx}\n\\begin{document}\n"
         "\\newsavebox\\paper\\sbox\\paper{\\input{paper.tex}}\n"
-        "\\typeout{PAPERWIDTH=\\the\\wd\\paper\\space COLUMNWIDTH=\\the\\columnwidth}\n"
+        "\\newsavebox\\naturalwidth\\sbox\\naturalwidth{\\renewcommand\\resizebox[3]{#3}\\input{paper.tex}}\n"
+        "\\typeout{PAPERWIDTH=\\the\\wd\\paper\\space COLUMNWIDTH=\\the\\columnwidth\\space NATURAL=\\the\\wd\\naturalwidth}\n"
         "\\begin{table}\\input{paper.tex}\\end{table}\n\\end{document}\n"
     )
     (prefix.parent / "doc.tex").write_text(document)
@@ -107,8 +108,10 @@ def test_the_latex_table_of_six_cells_compiles_and_fits_one_column_of_a_two_colu
         timeout=120,
     )
     assert run.returncode == 0, run.stdout[-3000:]
-    width, column = (float(v) for v in re.search(r"PAPERWIDTH=([\d.]+)pt COLUMNWIDTH=([\d.]+)pt", run.stdout).groups())
+    found = re.search(r"PAPERWIDTH=([\d.]+)pt COLUMNWIDTH=([\d.]+)pt NATURAL=([\d.]+)pt", run.stdout)
+    width, column, natural = (float(v) for v in found.groups())
     assert width <= column + 0.01
+    assert natural <= 1.5 * column, natural  # shrunk to at least two thirds: still readable in print
     assert "Overfull" not in run.stdout
 
 

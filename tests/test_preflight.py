@@ -24,7 +24,7 @@ from fake_images import image_folder
 from helpers import DIGITS_SPEC, REPO, copy_project, reduced_demo_config, run_snakemake, write_config
 
 sys.path.insert(0, str(REPO / "workflow/lib"))
-from dry_run import is_dry_run  # noqa: E402  (the workflow's plain-Python module)
+from dry_run import forces_all, is_dry_run  # noqa: E402  (the workflow's plain-Python module)
 
 
 def test_the_paper_plan_counts_each_training_job_once():
@@ -99,8 +99,9 @@ def test_training_past_max_cpu_hours_stops_before_the_first_job_saying_how_to_go
     message = str(stop.value)
     assert f"about {projection.describe_duration(hours * 3600)} one job after another" in message
     assert "past the config's max_cpu_hours (2), so no job was started" in message
-    assert f"add `--config max_cpu_hours={math.ceil(hours)}` to the snakemake command" in message
-    assert preflight(device, training_plan(config), config["datasets"], tmp_path, max_cpu_hours=math.ceil(hours))
+    go_on = math.ceil(1.25 * hours)  # a quarter to spare over one short timing
+    assert f"add `--config max_cpu_hours={go_on}` to the snakemake command" in message
+    assert preflight(device, training_plan(config), config["datasets"], tmp_path, max_cpu_hours=go_on)
 
 
 def test_a_dry_run_prints_gpu_hours_from_the_stored_speeds_and_cpu_hours_measured_here(monkeypatch, tmp_path):
@@ -113,15 +114,17 @@ def test_a_dry_run_prints_gpu_hours_from_the_stored_speeds_and_cpu_hours_measure
     assert f"about {projection.describe_duration(gpu_seconds)} on one {speeds.device}" in message
     assert "not counted: models cnn (no GPU speed stored)" in message
     assert f"about {projection.describe_duration(20 * 45_000 / 100.0)} on this CPU" in message
-    assert "`--config max_cpu_hours=3` lets it go on" in message  # 2.5 hours here
+    assert "Without a GPU, the run would stop" in message and "`--config max_cpu_hours=4` lets it go on" in message
+    assert "would stop" not in dry_run_cost(plan, {"c10": {"source": "cifar10"}}, tmp_path, device="cuda")
 
 
 def test_an_imagefolder_is_sized_from_its_folder_or_its_archive(tmp_path):
     root = image_folder(tmp_path / "images", classes=("a", "b", "c"), per_class=4, size=(20, 20))
     folder = {"source": "imagefolder", "root": str(root), "val_fraction": 0.25}
+    (root / "train/a/.DS_Store").write_text("not an image")  # what a file browser leaves; the reader skips it
     assert dataset_size(folder) == DatasetSize((3, 20, 20), 3, 9)  # 12 images, 3 held out
     with tarfile.open(tmp_path / "images.tar.gz", "w:gz") as archive:
-        archive.add(root, arcname="images")  # one folder down, as the reader accepts
+        archive.add(root, arcname="./images")  # one folder down, as the reader accepts, behind ./
     packed = {"source": "imagefolder", "archive": str(tmp_path / "images.tar.gz"), "md5": "0" * 32, "resize": 16}
     assert dataset_size(packed) == DatasetSize((3, 16, 16), 3, 11)  # 12 images, val_fraction 0.1 of them
     assert dataset_size({**packed, "archive": "https://example.org/x.tar.gz"}) is None
@@ -137,10 +140,21 @@ def test_an_imagefolder_is_sized_from_its_folder_or_its_archive(tmp_path):
         (["snakemake", "--cores", "2"], False),
         (["snakemake", "--configfile", "config/n.yaml", "-j", "4"], False),
         (["snakemake", "--cores", "1", "--", "-n"], False),
+        (["snakemake", "-nc", "1"], True),
+        (["snakemake", "-nj4"], True),
+        (["snakemake", "-pnr"], True),
+        (["snakemake", "-c", "n"], False),
+        (["snakemake", "-cn"], False),
+        (["snakemake", "-s", "-n"], False),
     ],
 )
 def test_a_dry_run_is_told_from_the_command_line(argv, dry):
     assert is_dry_run(argv) is dry
+
+
+def test_forceall_is_told_from_the_command_line():
+    assert forces_all(["snakemake", "-nF"]) and forces_all(["snakemake", "--forceall", "-n"])
+    assert not forces_all(["snakemake", "-n", "--configfile", "F.yaml"]) and not forces_all(["snakemake", "-cF"])
 
 
 def test_a_config_that_needs_a_gpu_stops_without_one(monkeypatch, tmp_path):

@@ -480,7 +480,7 @@ def preflight_step(
     except (OSError, ValueError, TypeError) as exc:
         raise SpecError(f"--plan {plan}: not a list of planned jobs ({exc})") from None
     if dry_run:
-        message = dry_run_cost(jobs, datasets, data_root, accelerator, threads, max_cpu_hours, done)
+        message = dry_run_cost(jobs, datasets, data_root, accelerator, threads, max_cpu_hours, done, device)
     else:
         message = preflight(device, jobs, datasets, data_root, accelerator, threads, jobs_per_gpu, max_cpu_hours)
     if message:

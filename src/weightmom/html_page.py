@@ -1,7 +1,7 @@
 """The result tables as HTML pages, as the Snakemake report shows them: each opens on its own
-in a browser, and its body also embeds in the report's landing page
-(workflow/report/workflow.rst), so every style rule is scoped to the page's `wm` class and
-none reaches the report around it. A table wider than the page scrolls inside its own box;
+in a browser, and the report's landing page (workflow/report/workflow.rst) embeds the paper
+table's and the claims' pages whole (a browser ignores the nested html, head and body tags),
+so every style rule is scoped to the page's `wm` class and none reaches the report around it. A table wider than the page scrolls inside its own box;
 the page never gets wider. `**text**` in a cell (the Markdown tables' bold) is bold.
 """
 

@@ -69,13 +69,21 @@ def paper_table(
     return table
 
 
-def _top1(row: pd.Series, latex: bool) -> str:
-    text = f"{row['top1_mean']:.2f}"
+def _spread(row: pd.Series, latex: bool) -> str:
+    """± std; "" for one seed; "no spread over N seeds" ("no spread" in LaTeX) when they agree."""
     if pd.isna(row["top1_std"]):
-        return text
+        return ""
     if row["top1_std"] <= AGREE:
-        return f"{text} ({no_spread(int(row['seeds']))})"
-    return rf"{text} $\pm$ {row['top1_std']:.2f}" if latex else f"{text} ± {row['top1_std']:.2f}"
+        return "no spread" if latex else no_spread(int(row["seeds"]))
+    return rf"$\pm${row['top1_std']:.2f}" if latex else f"± {row['top1_std']:.2f}"
+
+
+def _top1(row: pd.Series, latex: bool) -> str:
+    """The Markdown cell: mean ± std; the LaTeX one: the mean alone (the spread goes below)."""
+    text, spread = f"{row['top1_mean']:.2f}", _spread(row, latex)
+    if latex or not spread:
+        return text
+    return f"{text} ({spread})" if row["top1_std"] <= AGREE else f"{text} {spread}"
 
 
 def _compression(row: pd.Series, latex: bool) -> str:
@@ -89,6 +97,10 @@ def _bold(text: str, latex: bool) -> str:
     return rf"\textbf{{{text}}}" if latex else f"**{text}**"
 
 
+def _escape(text: str, latex: bool) -> str:
+    return text.replace("_", r"\_") if latex else text
+
+
 def _grid(
     table: pd.DataFrame,
     cells: Sequence[tuple[str, str]],
@@ -97,23 +109,18 @@ def _grid(
     tolerance: float,
     latex: bool,
 ) -> list[list[str]]:
-    """Rows of cell texts: the dense row, then per method its top-1 row and its compression
-    row; the best pruned value of each column in bold."""
+    """Rows of cell texts: the dense row, then per method its top-1 row and the row below it
+    (Markdown: the compression within `tolerance`; LaTeX, to fit a column: the spread and that
+    compression, small); the best pruned value of each column in bold."""
     indexed = table.set_index(["dataset", "model", "method"])
     pruned = table[table["method"] != DENSE]
     best_top1 = pruned.groupby(["dataset", "model"])["top1_mean"].max()
     best_compression = pruned.groupby(["dataset", "model"])["compression"].max()
-    escape = (lambda text: text.replace("_", r"\_")) if latex else (lambda text: text)
 
     def row_for(method: str, value) -> list[str]:
-        texts = []
-        for cell in cells:
-            key = (*cell, method)
-            if key not in indexed.index:
-                texts.append("-")
-                continue
-            texts.append(value(indexed.loc[key], cell))
-        return texts
+        return [
+            value(indexed.loc[(*cell, method)], cell) if (*cell, method) in indexed.index else "-" for cell in cells
+        ]
 
     def top1(row: pd.Series, cell) -> str:
         text = _top1(row, latex)
@@ -123,16 +130,19 @@ def _grid(
         text = _compression(row, latex)
         return _bold(text, latex) if row["compression"] == best_compression[cell] else text
 
-    grid = [["Dense", *row_for(DENSE, top1)]]
+    def below(row: pd.Series, cell) -> str:
+        parts = [_spread(row, latex)] + ([compression(row, cell)] if row.name[2] != DENSE else [])
+        return rf"{{\scriptsize {', '.join(part for part in parts if part)}}}"
+
+    if latex:
+        grid = [["Dense", *row_for(DENSE, top1)], ["", *row_for(DENSE, below)]]
+        label = ""  # the caption says what the small line is: a label would widen the column
+    else:
+        grid = [["Dense", *row_for(DENSE, top1)]]
+        label = f"  ↳ compression, drop ≤ {tolerance:g} pt"
     for method in methods:
-        name = escape(method) + (f" {MARK}" if method == claimed else "")
-        grid.append([name, *row_for(method, top1)])
-        within = (
-            rf"\quad{{\footnotesize compression, drop $\leq$ {tolerance:g} pt}}"
-            if latex
-            else f"  ↳ compression, drop ≤ {tolerance:g} pt"
-        )
-        grid.append([within, *row_for(method, compression)])
+        grid.append([_escape(method, latex) + (f" {MARK}" if method == claimed else ""), *row_for(method, top1)])
+        grid.append([label, *row_for(method, below if latex else compression)])
     return grid
 
 
@@ -170,7 +180,6 @@ def to_latex(
     table: pd.DataFrame, cells: Sequence[tuple[str, str]], methods: Sequence[str], claimed: str, tolerance: float
 ) -> str:
     """A booktabs tabular, datasets over networks, shrunk to the column width when wider."""
-    escape = lambda text: text.replace("_", r"\_")  # noqa: E731
     datasets: list[tuple[str, int]] = []
     for dataset, _ in cells:
         if datasets and datasets[-1][0] == dataset:
@@ -179,34 +188,39 @@ def to_latex(
             datasets.append((dataset, 1))
     spans, rules, column = [], [], 2
     for dataset, count in datasets:
-        spans.append(rf"\multicolumn{{{count}}}{{c}}{{{escape(dataset)}}}")
+        spans.append(rf"\multicolumn{{{count}}}{{c}}{{{_escape(dataset, True)}}}")
         rules.append(rf"\cmidrule(lr){{{column}-{column + count - 1}}}")
         column += count
     body = [" & ".join(row) + r" \\" for row in _grid(table, cells, methods, claimed, tolerance, latex=True)]
     lines = [
         r"\resizebox{\ifdim\width>\columnwidth\columnwidth\else\width\fi}{!}{%",
+        r"\footnotesize\setlength{\tabcolsep}{3pt}%",
         r"\begin{tabular}{l" + "r" * len(cells) + "}",
         r"\toprule",
         " & " + " & ".join(spans) + r" \\",
         " ".join(rules),
-        "Method & " + " & ".join(escape(model) for _, model in cells) + r" \\",
+        "Method & " + " & ".join(_escape(model, True) for _, model in cells) + r" \\",
         r"\midrule",
-        *body[:1],
+        *body[:2],
         r"\midrule",
-        *body[1:],
+        *body[2:],
         r"\bottomrule",
         r"\end{tabular}}%",
     ]
     return "\n".join(lines) + "\n"
 
 
-def note(target: float, tolerance: float, claimed: str) -> str:
+def note(target: float, tolerance: float, claimed: str, methods: Sequence[str], latex: bool = False) -> str:
+    """What the table shows; the LaTeX table puts the spread on the small line below the mean."""
+    below = "± std over seeds and " if latex else ""
+    spread = "" if latex else " mean ± std over seeds ('no spread over N seeds' where every seed gave the same value);"
+    mark = f" {MARK} {claimed}, the WeightMom configuration the claims check." if claimed in methods else ""
     return (
-        f"Test top-1 (%) at {target:g}x compression, mean ± std over seeds ('no spread over N seeds' where every "
-        f"seed gave the same value); below each method, the highest compression whose top-1 stays within "
-        f"{tolerance:g} point(s) of the dense network's (interpolated between rounds on log compression; ≥ when the "
-        f"last round is still within it). Best pruned value per column in bold; {MARK} {claimed}, the WeightMom "
-        f"configuration the claims check. Methods are chosen on the validation split, reported on test."
+        f"Test top-1 (%) at {target:g}x compression,{' mean over seeds;' if latex else spread} below each method, "
+        f"{'in small type, ' if latex else ''}{below}the highest compression whose top-1 stays within {tolerance:g} "
+        f"point(s) of the dense network's (interpolated between rounds on log compression; ≥ when the last round is "
+        f"still within it). Best pruned value per column in bold.{mark} Methods are chosen on the validation split, "
+        f"reported on test."
     )
 
 
@@ -223,12 +237,13 @@ def write_paper_table(
     """<prefix>.md (title, table, note), <prefix>.html (the same, for the report) and
     <prefix>.tex (the tabular; the note as a comment for the caption)."""
     prefix = Path(prefix)
-    text = note(target, tolerance, claimed)
+    text = note(target, tolerance, claimed, methods)
     atomic_write_text(
         prefix.with_suffix(".md"), f"# {title}\n\n{to_markdown(table, cells, methods, claimed, tolerance)}\n{text}\n"
     )
     atomic_write_text(prefix.with_suffix(".html"), to_html(table, cells, methods, claimed, tolerance, title, text))
-    latex_note = text.replace("±", r"$\pm$").replace("≥", r"$\geq$").replace(MARK, r"\dag")
+    latex_note = note(target, tolerance, claimed, methods, latex=True)
+    latex_note = latex_note.replace("±", r"$\pm$").replace("≥", r"$\geq$").replace(MARK, r"\dag")
     atomic_write_text(
         prefix.with_suffix(".tex"),
         f"% {title}\n% Caption: {latex_note}\n"

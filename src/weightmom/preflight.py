@@ -72,11 +72,10 @@ def describe_gpu(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | N
         f"GPU-hours; one job at a time, at the speeds measured on {speeds.measured} by `{speeds.command}`)"
     )
     left_out = sorted({job.model for job in jobs} - set(speeds.images_per_second))
-    if left_out:
-        text += f"; not counted: models {', '.join(left_out)} (no GPU speed stored)"
+    not_counted = [f"models {', '.join(left_out)} (no GPU speed stored)"] if left_out else []
     if estimate.unsized:
-        text += f"; datasets {', '.join(estimate.unsized)} (their size is known once prepared)"
-    return text
+        not_counted.append(f"datasets {', '.join(estimate.unsized)} (their size is known once prepared)")
+    return text + (f"; not counted: {' and '.join(not_counted)}" if not_counted else "")
 
 
 def over_budget(estimate: Projection, max_cpu_hours: float) -> bool:
@@ -84,7 +83,9 @@ def over_budget(estimate: Projection, max_cpu_hours: float) -> bool:
 
 
 def go_on_hint(estimate: Projection) -> str:
-    return f"--config max_cpu_hours={math.ceil(estimate.seconds / 3600)}"
+    """The setting that lets the run go on, with a quarter to spare: the projection rests on
+    one short timed batch per model, and a rerun that times a little slower must not stop."""
+    return f"--config max_cpu_hours={math.ceil(1.25 * estimate.seconds / 3600)}"
 
 
 def dry_run_cost(
@@ -95,6 +96,7 @@ def dry_run_cost(
     threads: int = 1,
     max_cpu_hours: float = 2.0,
     done: int = 0,
+    device: str = "auto",
 ) -> str:
     """What `snakemake -n` prints: the cost of the training jobs still to run (`done` more
     are planned and already made) on a GPU and on this CPU; trains nothing but the short
@@ -109,9 +111,10 @@ def dry_run_cost(
         f"about {describe_duration(estimate.seconds)} on this CPU ({threads} thread(s) per job, measured now). "
         f"Training only: data preparation, evaluation, export and each job's start-up come on top."
     )
-    if over_budget(estimate, max_cpu_hours):
+    if over_budget(estimate, max_cpu_hours) and not device.startswith("cuda"):
+        where = "On this CPU (device: cpu)" if device == "cpu" else "Without a GPU"
         text += (
-            f" Without a GPU, the run would stop before its first job: past max_cpu_hours ({max_cpu_hours:g}); "
+            f" {where}, the run would stop before its first job: past max_cpu_hours ({max_cpu_hours:g}); "
             f"`{go_on_hint(estimate)}` lets it go on."
         )
     return text

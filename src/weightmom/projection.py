@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from weightmom.image_shapes import SOURCE_SHAPES
 from weightmom.models import build_model
@@ -30,8 +31,11 @@ from weightmom.recipe import Accelerator, Recipe
 from weightmom.splits import Split
 from weightmom.training import train
 
-#: A training image in an imagefolder archive: train/<class>/<file>, at the top or one folder down.
-TRAIN_IMAGE = re.compile(r"^(?:[^/]+/)?train/[^/]+/[^/]+$")
+#: A training image in an imagefolder archive: train/<class>/<image>, at the top or one folder
+#: down, as the reader finds them (torchvision's ImageFolder extensions).
+TRAIN_IMAGE = re.compile(
+    r"^(?:\./)?(?:[^/]+/)?train/[^/]+/[^/]+(" + "|".join(re.escape(e) for e in IMG_EXTENSIONS) + ")$", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -68,29 +72,31 @@ def imagefolder_contents(spec: Mapping[str, Any]) -> tuple[tuple[int, int, int],
     the shape from its first training image as the reader makes it (RGB, `resize`d). None
     for an address still to be downloaded, or a folder or archive that cannot be read (the
     config check and the reader name those)."""
-    from PIL import Image
-
     location = spec.get("root") or spec.get("archive", "")
     if spec.get("source") != "imagefolder" or location.startswith(("http://", "https://")):
         return None
     path = Path(location.removeprefix("file://")).expanduser()
     try:
         if path.is_dir():
-            images = sorted(path.glob("train/*/*"))
-            first = images[0].open("rb") if images else None
+            images = sorted(p for p in path.glob("train/*/*") if p.suffix.lower() in IMG_EXTENSIONS)
             classes = {image.parent.name for image in images}
-        else:
-            archive = tarfile.open(path)
+            return _image_shape(spec, images[0].open("rb"), len(classes), len(images)) if images else None
+        with tarfile.open(path) as archive:
             members = [m for m in archive if m.isfile() and TRAIN_IMAGE.search(m.name)]
-            first = archive.extractfile(members[0]) if members else None
-            images, classes = members, {Path(m.name).parent.name for m in members}
-        if first is None:
-            return None
-        with first, Image.open(first) as image:
-            width, height = (spec["resize"],) * 2 if "resize" in spec else image.size
+            classes = {Path(m.name).parent.name for m in members}
+            return _image_shape(spec, archive.extractfile(members[0]), len(classes), len(members)) if members else None
     except (OSError, tarfile.TarError):
         return None
-    return (3, height, width), len(classes), len(images)
+
+
+def _image_shape(spec: Mapping[str, Any], first, classes: int, images: int) -> tuple[tuple[int, int, int], int, int]:
+    """(shape, classes, images) with the shape the reader gives the `first` image (an open
+    file): RGB, `resize`d when the spec says so."""
+    from PIL import Image
+
+    with first, Image.open(first) as image:
+        width, height = (spec["resize"],) * 2 if "resize" in spec else image.size
+    return (3, height, width), classes, images
 
 
 @dataclass(frozen=True)

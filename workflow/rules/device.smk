@@ -15,7 +15,7 @@ import tempfile
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from dry_run import is_dry_run
+from dry_run import forces_all, is_dry_run
 from weightmom.plan import PlannedJob, training_plan
 
 # Rules whose jobs train (with the recipe they follow), and those that run on the device.
@@ -35,15 +35,16 @@ def planned_training(jobs):
     return planned
 
 
-def preflight(jobs, *extra):
-    """`python -m weightmom preflight` on the planned training `jobs`: (exit status, stdout, stderr)."""
+def preflight(jobs, threads, *extra):
+    """`python -m weightmom preflight` on the planned training `jobs`, timed with `threads`
+    per job: (exit status, stdout, stderr)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as plan:
         json.dump([dataclasses.asdict(job) for job in jobs], plan)
         plan.flush()
         result = subprocess.run(
             [
                 sys.executable, "-m", "weightmom", "preflight", "--device", config["device"],
-                "--threads", str(min(config["threads"]["train"], workflow.cores)), "--plan", plan.name,
+                "--threads", str(threads), "--plan", plan.name,
                 "--datasets", as_json(config["datasets"]), "--data-root", f"{OUT}/data",
                 "--accelerator", as_json(config["accelerator"]), "--max-cpu-hours", str(config["max_cpu_hours"]),
                 *extra,
@@ -59,7 +60,7 @@ def announce_device():
     jobs = list(workflow.dag.needrun_jobs())
     if not any(job.rule.name in DEVICE_RULES for job in jobs):
         return
-    status, message, errors = preflight(planned_training(jobs))
+    status, message, errors = preflight(planned_training(jobs), min(config["threads"]["train"], workflow.cores))
     if status != 0:
         raise WorkflowError((errors.splitlines() or [f"preflight failed with exit status {status}"])[-1])
     if message.startswith("No GPU"):
@@ -76,7 +77,12 @@ def announce_dry_run_cost():
     planned = training_plan(config)
     left = [
         job for job in planned
-        if not os.path.exists(f"{run_dir(job.dataset, job.model, job.seed)}/{job.stage}/checkpoint.pt")
+        if forces_all(sys.argv)
+        or not os.path.exists(f"{run_dir(job.dataset, job.model, job.seed)}/{job.stage}/checkpoint.pt")
     ]
-    status, message, errors = preflight(left, "--dry-run", "--done", str(len(planned) - len(left)))
-    logger.info(message if status == 0 else f"Projected cost: not available ({errors.splitlines()[-1:]})")
+    # A dry run's --cores says nothing of the real run's: jobs get the config's threads.
+    status, message, errors = preflight(
+        left, config["threads"]["train"], "--dry-run", "--done", str(len(planned) - len(left))
+    )
+    why = (errors.splitlines() or [f"exit status {status}"])[-1]
+    logger.info(message if status == 0 else f"Projected cost: not available ({why})")
