@@ -132,8 +132,14 @@ def test_lint_is_clean_and_the_paper_dag_builds(tmp_path):
 )
 def test_every_paper_config_plans_the_claims_and_the_sweep(tmp_path, config):
     workdir = copy_project(tmp_path)
-    outputs = _planned_outputs(workdir, config)
     spec = yaml.safe_load((REPO / config).read_text())
+    for name, dataset in spec["datasets"].items():  # the config check wants the local archives to exist
+        if "archive" in dataset:
+            dataset["archive"] = f"placeholders/{name}.tar.gz"
+            (workdir / "placeholders").mkdir(exist_ok=True)
+            (workdir / dataset["archive"]).write_bytes(b"")
+    (workdir / config).write_text(yaml.safe_dump(spec, sort_keys=False))
+    outputs = _planned_outputs(workdir, config)
     out = f"results/{spec['experiment']}"
     assert {f"{out}/tables/claims.{ext}" for ext in ("md", "html", "csv", "parquet")} <= outputs
     pruning = spec["pruning"]
@@ -161,7 +167,7 @@ def test_demo_workflow_end_to_end(tmp_path):
     config_path = write_config(workdir, config)
     run = run_snakemake(workdir, "--cores", "2", "--configfile", config_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    ending = (run.stdout + run.stderr).rstrip().splitlines()[-10:]
+    ending = (run.stdout + run.stderr).rstrip().splitlines()[-14:]
     assert any(line.startswith("Done. Experiment 'demo': everything is under results/demo/") for line in ending), ending
     assert any("results/demo/tables/<table>.md" in line and "digits, digits_ablation" in line for line in ending), (
         ending
