@@ -85,15 +85,12 @@ def _gpu_device() -> str:
 
 def _gpu_hours(path: str) -> str:
     """The training of `path`'s plan on the stored speeds' GPU, one job at a time."""
-    import torch
+    from weightmom.preflight import gpu_estimate
+    from weightmom.projection import dataset_size
 
-    from weightmom.projection import dataset_size, project, stored_gpu_speeds
-
-    config, speeds = _config(path), stored_gpu_speeds()
-    jobs = [job for job in _plan(path) if job.model in speeds.images_per_second]
+    config, jobs = _config(path), _plan(path)
     sizes = {name: dataset_size(config["datasets"][name]) for name in {job.dataset for job in jobs}}
-    estimate = project(jobs, sizes, torch.device("cpu"), rates=speeds.images_per_second)
-    return f"{estimate.seconds / 3600:,.0f}"
+    return f"{gpu_estimate(jobs, sizes).seconds / 3600:,.0f}"
 
 
 @cache

@@ -173,6 +173,19 @@ def _points(value: float) -> str:
     return "1 point" if f"{value:.2g}" == "1" else f"{value:.2g} points"
 
 
+def _zoom_title(zoom, finals: Mapping[str, float], close: Sequence[str]) -> None:
+    """The zoom panel's title: how close its methods end (`finals`: each method's last value),
+    and the methods it leaves out."""
+    note = (
+        f"zoom: the highest-ending methods that end within {_points(close_window(finals))} of each other,"
+        " side by side (mean over seeds)"
+    )
+    others = [method for method in finals if method not in close]
+    if others:
+        note += f"\nnot shown: {', '.join(others)}"
+    zoom.set_title(note, fontsize=8, loc="left")
+
+
 def _compression_ticks(low: float, high: float, target: float | None) -> list[float]:
     """Compression ticks at 1-2-5 steps (and the target) from at or below `low` to at or
     above `high` (2 % slack: 14.99x is ticked by 15x); a 1-2-5 tick within a factor 1.4 of the
@@ -283,15 +296,7 @@ def accuracy_vs_compression(
             dodged += list(x)
         zoom.axhline(0, color=_REFERENCE, linestyle=(0, (4, 3)), linewidth=1)
         _cover_linear(zoom, zoom_values, bins=6, formatter="{:+g}")
-        others = [m for m in series if m not in close]
-        window = close_window({m: float(s["top1"].iloc[-1]) for m, s in series.items()})
-        note = (
-            f"zoom: the highest-ending methods that end within {_points(window)} of each other,"
-            " side by side (mean over seeds)"
-        )
-        if others:
-            note += f"\nnot shown: {', '.join(others)}"
-        zoom.set_title(note, fontsize=8, loc="left")
+        _zoom_title(zoom, {m: float(s["top1"].iloc[-1]) for m, s in series.items()}, close)
         zoom.set_ylabel("top-1 minus dense (points)")
     _compression_axis(panels[-1], compressions, target, dodged if close else ())
     for axes_ in panels:
@@ -522,15 +527,7 @@ def finetune_curves(
     top.set_title(title, pad=14)
     if close:
         zoom = panels[1]
-        others = [m for m in series if m not in close]
-        window = close_window({m: float(r["val_top1"].iloc[-1] * 100) for m, r in series.items()})
-        note = (
-            f"zoom: the highest-ending methods that end within {_points(window)} of each other,"
-            " side by side (mean over seeds)"
-        )
-        if others:
-            note += f"\nnot shown: {', '.join(others)}"
-        zoom.set_title(note, fontsize=8, loc="left")
+        _zoom_title(zoom, {m: float(r["val_top1"].iloc[-1] * 100) for m, r in series.items()}, close)
         zoom.set_ylabel("validation top-1 (%)")
     panels[-1].set_xlabel("fine-tuning epoch (rounds one after another; methods side by side)")
     _legend(figure, handles)

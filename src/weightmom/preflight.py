@@ -62,11 +62,16 @@ def describe_cpu(estimate: Projection, threads: int) -> str:
     return text
 
 
-def describe_gpu(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None]) -> str:
-    """The jobs' training time on the GPU the package's speeds were measured on."""
+def gpu_estimate(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None]) -> Projection:
+    """The jobs' training time on the GPU the package's speeds were measured on (jobs of a
+    model without a stored speed are left out), one job at a time."""
     speeds = stored_gpu_speeds()
     counted = [job for job in jobs if job.model in speeds.images_per_second]
-    estimate = project(counted, sizes, torch.device("cpu"), rates=speeds.images_per_second)
+    return project(counted, sizes, torch.device("cpu"), rates=speeds.images_per_second)
+
+
+def describe_gpu(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None]) -> str:
+    speeds, estimate = stored_gpu_speeds(), gpu_estimate(jobs, sizes)
     text = (
         f"about {describe_duration(estimate.seconds)} on one {speeds.device} ({estimate.seconds / 3600:,.1f} "
         f"GPU-hours; one job at a time, at the speeds measured on {speeds.measured} by `{speeds.command}`)"
