@@ -8,7 +8,7 @@ interquartile range (IQR) of the single ratios (the noise of one pair of runs), 
 bootstrap confidence interval of the median (scipy), which narrows with more repeats:
 
     plain          a minimal loop: index, normalise, forward, backward, SGD step
-    trainer        weightmom.training.train, dense, contiguous layout like the plain loop
+    trainer        weightmom.training.loop.train, dense, contiguous layout like the plain loop
     masked         the trainer with masks at 15x compression enforced every step
     channels_last  the trainer in the channels-last layout (the config's default, on any device)
 
@@ -33,13 +33,13 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import bootstrap
 
-from weightmom.devices import resolve_device
-from weightmom.masks import MaskEnforcer, full_masks
+from weightmom.data.splits import Split
 from weightmom.models import build_model, prunable_parameters
 from weightmom.pruning import ScoringContext, build_pruner
-from weightmom.recipe import Accelerator, Recipe
-from weightmom.splits import Split
-from weightmom.training import train
+from weightmom.runtime.devices import resolve_device
+from weightmom.training.loop import train
+from weightmom.training.masks import MaskEnforcer, full_masks
+from weightmom.training.recipe import Accelerator, Recipe
 
 GOALS = {("trainer", "plain"): 0.90, ("masked", "trainer"): 0.97}
 REPORTED = [("trainer", "plain"), ("masked", "trainer"), ("channels_last", "trainer")]

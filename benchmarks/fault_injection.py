@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from weightmom.checkpoint import load_checkpoint
+from weightmom.training.checkpoint import load_checkpoint
 
 #: columns that legitimately differ between two runs of the same job
 VOLATILE = ["train_seconds", "git_commit"]

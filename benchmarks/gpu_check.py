@@ -9,7 +9,7 @@ paper grid would cost on it.
    validation part) for alexnet, vgg16_bn, resnet50 and resnet20, with the paper config's
    speed switches (config/config.yaml `accelerator`), at batch size 128.
 3. The paper grid's projected GPU-hours on this card: every training job of
-   config/config.yaml (weightmom.plan) times its epochs at the measured epoch time (the
+   config/config.yaml (weightmom.runtime.plan) times its epochs at the measured epoch time (the
    CIFAR-100 runs at the CIFAR-10 rate: only the last layer differs). Evaluation, data
    preparation and queueing are not counted.
 
@@ -34,12 +34,12 @@ import torch
 import yaml
 from scipy.stats import bootstrap
 
-from weightmom.devices import describe_device, resolve_device
 from weightmom.models import build_model
-from weightmom.plan import training_plan
-from weightmom.projection import DatasetSize, dataset_size, describe_duration, images_per_second, project
-from weightmom.recipe import Accelerator, Recipe
-from weightmom.training import train
+from weightmom.runtime.devices import describe_device, resolve_device
+from weightmom.runtime.plan import training_plan
+from weightmom.runtime.projection import DatasetSize, dataset_size, describe_duration, images_per_second, project
+from weightmom.training.loop import train
+from weightmom.training.recipe import Accelerator, Recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["alexnet", "vgg16_bn", "resnet50", "resnet20"]

@@ -7,8 +7,8 @@ import subprocess
 import pytest
 import torch
 
-from weightmom import gpu_slots
-from weightmom.splits import load_split
+from weightmom.data.splits import load_split
+from weightmom.runtime import gpu_slots
 from weightmom.steps.data import prepare_data
 from weightmom.steps.train import train_dense
 
@@ -27,7 +27,7 @@ def fast_tier_starts_no_slow_process(request, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def private_gpu_slots(tmp_path_factory, monkeypatch):
-    """Each test claims GPU slots (weightmom.gpu_slots) in its own lock folder, it and the
+    """Each test claims GPU slots (weightmom.runtime.gpu_slots) in its own lock folder, it and the
     jobs it starts, and gives back what it claimed: on a GPU machine a slot the test process
     kept would make later jobs wait, and a real run on the node would make the tests wait."""
     monkeypatch.setenv(gpu_slots.LOCK_DIR_VARIABLE, str(tmp_path_factory.mktemp("gpu-slots")))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from weightmom.atomic import atomic_path, atomic_write_text
+from weightmom.provenance.atomic import atomic_path, atomic_write_text
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -41,7 +41,7 @@ def _write_under_file_size_limit(target: str, limit: int) -> str:
     """Run a write of 1 MB in a child process whose files may not exceed `limit` bytes."""
     code = f"""
 import resource, sys, torch
-from weightmom.checkpoint import Checkpoint, save_checkpoint
+from weightmom.training.checkpoint import Checkpoint, save_checkpoint
 from weightmom.errors import StorageError
 resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
 checkpoint = Checkpoint("mlp", "digits", (1, 8, 8), 10, {{"w": torch.zeros(250_000)}}, {{}})

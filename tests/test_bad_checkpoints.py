@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weightmom.checkpoint import load_checkpoint, save_checkpoint
 from weightmom.cli import main
 from weightmom.errors import CheckpointError
 from weightmom.steps.data import prepare_data
 from weightmom.steps.evaluate import evaluate_checkpoint
+from weightmom.training.checkpoint import load_checkpoint, save_checkpoint
 
 from helpers import FAST_RECIPE, flip_bytes_of_tensor, prune_args
 

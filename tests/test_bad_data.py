@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from weightmom.data.splits import load_split
 from weightmom.errors import DataError
-from weightmom.splits import load_split
 from weightmom.steps.data import download_data, prepare_data
 
 from fake_cifar import cifar_spec, serve
@@ -172,7 +172,7 @@ def test_local_archive_with_a_wrong_md5_is_refused_and_kept(tmp_path):
 
 
 def test_archive_without_train_and_test_folders_names_it(tmp_path):
-    from weightmom.download import md5sum
+    from weightmom.data.download import md5sum
 
     image_folder(tmp_path / "images")
     archive = tmp_path / "flat.tar"

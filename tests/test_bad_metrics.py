@@ -8,7 +8,7 @@ import pytest
 
 from weightmom.cli import main
 from weightmom.errors import MetricsError
-from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, SCHEMA_VERSION, read_rows, write_rows
+from weightmom.evaluation.metrics import LAYER_SCHEMA, METRIC_SCHEMA, SCHEMA_VERSION, read_rows, write_rows
 
 from helpers import metric_row
 

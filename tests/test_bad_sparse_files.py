@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weightmom.sparse_file import SparseFileError, load_sparse, load_sparse_model, save_sparse
+from weightmom.export.sparse_file import SparseFileError, load_sparse, load_sparse_model, save_sparse
 
 INFO = {"model": "mlp", "input_shape": [1, 8, 8], "num_classes": 10}
 
@@ -54,7 +54,7 @@ def test_garbage_and_foreign_files_are_refused(tmp_path):
 
 
 def test_weights_for_another_network_are_refused(tmp_path, sparse_file):
-    from weightmom.sparse_file import SparseFile
+    from weightmom.export.sparse_file import SparseFile
 
     loaded = load_sparse(sparse_file)
     wrong = tmp_path / "wrong.safetensors"

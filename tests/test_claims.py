@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 
 from tests.helpers import metric_row
-from weightmom.claims import Protocol, check_claims, compression_within, pair_verdict
-from weightmom.metrics import METRIC_SCHEMA, SCHEMA_VERSION, expand_dense, write_table
-from weightmom.reports import make_claims
+from weightmom.evaluation.metrics import METRIC_SCHEMA, SCHEMA_VERSION, expand_dense, write_table
+from weightmom.reporting.claims import Protocol, check_claims, compression_within, pair_verdict
+from weightmom.reporting.reports import make_claims
 
 COMPRESSIONS = [1.0, 2.47, 6.08, 15.0, 27.39, 50.0]
 OPTIONS = {

@@ -13,15 +13,15 @@ import pytest
 
 import weightmom
 from weightmom import cli
-from weightmom.checkpoint import load_checkpoint
-from weightmom.codeversion import step_digest
 from weightmom.models import model_names
+from weightmom.provenance.codeversion import step_digest
 from weightmom.pruning import pruner_names
 from weightmom.pruning.schedule import SCHEDULES
-from weightmom.reports import collect
+from weightmom.reporting.reports import collect
 from weightmom.steps.evaluate import evaluate_checkpoint
 from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
+from weightmom.training.checkpoint import load_checkpoint
 
 RECIPE = {"epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
 PRUNING = {"target_compression": 4, "rounds": 1, "schedule": "geometric"}

@@ -1,4 +1,4 @@
-"""Which steps an edit of the package reruns: weightmom.codeversion on a copy of the package."""
+"""Which steps an edit of the package reruns: weightmom.provenance.codeversion on a copy of the package."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from weightmom import codeversion
+from weightmom.provenance import codeversion
 from weightmom.pruning import pruner_names
 
 STEPS = [(step, None) for step in ("prepare", "train", "evaluate", "export", "report")] + [
@@ -28,6 +28,7 @@ def _digests(root: Path) -> dict[tuple[str, str | None], str]:
 
 
 def _changed_by(package: Path, relative: str) -> set[tuple[str, str | None]]:
+    assert (package / relative).is_file(), relative  # an edit of a file that does not exist proves nothing
     before = _digests(package)
     with open(package / relative, "a") as handle:
         handle.write("\n# an edit\n")
@@ -52,11 +53,11 @@ def test_shared_pruning_code_reruns_every_method(package):
 
 
 def test_training_code_reruns_training_and_pruning(package):
-    assert _changed_by(package, "training.py") == {("train", None)} | {("prune", p) for p in pruner_names()}
+    assert _changed_by(package, "training/loop.py") == {("train", None)} | {("prune", p) for p in pruner_names()}
 
 
 def test_device_code_reruns_training_pruning_and_evaluation(package):
-    assert _changed_by(package, "devices.py") == {("train", None), ("evaluate", None)} | {
+    assert _changed_by(package, "runtime/devices.py") == {("train", None), ("evaluate", None)} | {
         ("prune", p) for p in pruner_names()
     }
 
@@ -68,23 +69,23 @@ def test_model_code_reruns_training_pruning_evaluation_and_export(package):
 
 
 def test_table_code_reruns_the_report_steps_alone(package):
-    assert _changed_by(package, "tables.py") == {("report", None)}
+    assert _changed_by(package, "reporting/tables.py") == {("report", None)}
 
 
 def test_data_source_code_counts_for_preparing_alone(package):
     # what reads the remade data then reruns because its input is newer, as for any file
-    assert _changed_by(package, "sources.py") == {("prepare", None)}
-    assert _changed_by(package, "download.py") == {("prepare", None)}
+    assert _changed_by(package, "data/sources.py") == {("prepare", None)}
+    assert _changed_by(package, "data/download.py") == {("prepare", None)}
 
 
 def test_metric_code_reruns_evaluation_export_and_reports_not_training(package):
-    assert _changed_by(package, "metrics.py") == {("evaluate", None), ("export", None), ("report", None)}
+    assert _changed_by(package, "evaluation/metrics.py") == {("evaluate", None), ("export", None), ("report", None)}
 
 
 def test_export_code_reruns_the_exports_alone(package):
-    for module in ("sparse_file.py", "onnx_export.py", "latency.py", "steps/export.py"):
+    for module in ("export/sparse_file.py", "export/onnx_export.py", "export/latency.py", "steps/export.py"):
         assert _changed_by(package, module) == {("export", None)}, module
-    assert _changed_by(package, "deployment.py") == {("report", None)}
+    assert _changed_by(package, "reporting/deployment.py") == {("report", None)}
 
 
 def test_the_command_line_counts_for_every_step(package):

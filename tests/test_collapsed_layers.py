@@ -10,12 +10,13 @@ import io
 import pytest
 import torch
 
-from weightmom import cli, reports
-from weightmom.checkpoint import load_checkpoint
-from weightmom.metrics import METRIC_SCHEMA, read_rows, write_rows
+from weightmom import cli
+from weightmom.evaluation.metrics import METRIC_SCHEMA, read_rows, write_rows
 from weightmom.pruning import Pruner, register_pruner, registry
+from weightmom.reporting import reports
 from weightmom.steps.evaluate import evaluate_checkpoint
 from weightmom.steps.prune import prune_round
+from weightmom.training.checkpoint import load_checkpoint
 
 from helpers import FAST_RECIPE, metric_row
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from weightmom.cli import main
-from weightmom.compare import two_experiments_table
-from weightmom.metrics import METRIC_SCHEMA, PREDICTION_SCHEMA, write_rows
-from weightmom.tables import paired_bootstrap
+from weightmom.evaluation.metrics import METRIC_SCHEMA, PREDICTION_SCHEMA, write_rows
+from weightmom.reporting.compare import two_experiments_table
+from weightmom.reporting.tables import paired_bootstrap
 
 from helpers import metric_row
 

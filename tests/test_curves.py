@@ -13,19 +13,19 @@ import pandas as pd
 import pytest
 import torch
 
-from weightmom import reports
-from weightmom.checkpoint import load_checkpoint
-from weightmom.curves import CURVE_SCHEMA, write_curve
+from weightmom.data.splits import load_split
 from weightmom.errors import MetricsError
-from weightmom.evaluation import evaluate
-from weightmom.integrity import save_with_digest
-from weightmom.metrics import read_rows
+from weightmom.evaluation.accuracy import evaluate
+from weightmom.evaluation.curves import CURVE_SCHEMA, write_curve
+from weightmom.evaluation.metrics import read_rows
+from weightmom.provenance.integrity import save_with_digest
 from weightmom.pruning import build_pruner
-from weightmom.recipe import Recipe
-from weightmom.splits import load_split
+from weightmom.reporting import reports
 from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
-from weightmom.training import lr_factor
+from weightmom.training.checkpoint import load_checkpoint
+from weightmom.training.loop import lr_factor
+from weightmom.training.recipe import Recipe
 
 from helpers import FAST_RECIPE, RESUME_RECIPE, check_sensible_curve, kill_at_epoch, train_command
 
@@ -137,7 +137,7 @@ def curve_files(tmp_path):
 
 
 def test_collect_gathers_the_curves_and_a_summary_dvc_can_plot(curve_files, tmp_path):
-    from weightmom.metrics import METRIC_SCHEMA, write_rows
+    from weightmom.evaluation.metrics import METRIC_SCHEMA, write_rows
 
     from helpers import metric_row
 
@@ -198,7 +198,7 @@ def test_curve_files_are_checked_on_reading(curve_files, tmp_path):
 
 def test_without_a_validation_split_the_curve_has_no_validation_numbers(digits_train):
     from weightmom.models import build_model
-    from weightmom.training import train
+    from weightmom.training.loop import train
 
     torch.manual_seed(0)
     model = build_model("mlp", digits_train.input_shape, digits_train.num_classes)

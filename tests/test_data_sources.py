@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weightmom.splits import load_split
+from weightmom.data.splits import load_split
 from weightmom.steps.data import download_data, prepare_data
 
 from fake_cifar import cifar_spec, make_archive, serve
@@ -61,7 +61,7 @@ def test_validation_split_is_stratified_seeded_and_held_out(tmp_path):
 
 
 def test_a_class_with_one_training_image_keeps_it_for_training(tmp_path):
-    from weightmom.datasets import carve_validation
+    from weightmom.data.datasets import carve_validation
 
     labels = np.array([0] * 10 + [1] * 10 + [2])
     images = np.arange(len(labels), dtype=np.uint8).reshape(-1, 1, 1, 1)
@@ -75,7 +75,7 @@ def _imagefolder_archive(tmp_path, per_class=3):
     """A tar.gz holding images/{train,test}/<class>/*.png under one top-level folder; its MD5."""
     import tarfile
 
-    from weightmom.download import md5sum
+    from weightmom.data.download import md5sum
 
     root = image_folder(tmp_path / "src" / "images", per_class=per_class)
     archive = tmp_path / "images.tar.gz"

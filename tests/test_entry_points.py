@@ -13,10 +13,9 @@ import pytest
 import torch
 import yaml
 
-from weightmom import codeversion, pruner_files
-from weightmom.checkpoint import load_checkpoint
+from weightmom import pruner_files
 from weightmom.errors import SpecError
-from weightmom.masks import full_masks
+from weightmom.provenance import codeversion
 from weightmom.pruning import (
     ScoringContext,
     build_pruner,
@@ -25,6 +24,8 @@ from weightmom.pruning import (
     register_entry_points,
     registry,
 )
+from weightmom.training.checkpoint import load_checkpoint
+from weightmom.training.masks import full_masks
 
 from helpers import REPO, copy_project, prune_args, reduced_demo_config, run_snakemake, write_config
 

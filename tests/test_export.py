@@ -23,17 +23,17 @@ import pandas as pd
 import pytest
 import torch
 
-from weightmom import onnx_export
-from weightmom.checkpoint import load_checkpoint
 from weightmom.cli import main
-from weightmom.deployment import deployment_table, to_markdown
-from weightmom.latency import time_interleaved
-from weightmom.metrics import EXPORT_SCHEMA, read_rows, write_rows
+from weightmom.data.splits import load_split
+from weightmom.evaluation.metrics import EXPORT_SCHEMA, read_rows, write_rows
+from weightmom.export import onnx_export
+from weightmom.export.latency import time_interleaved
+from weightmom.export.sparse_file import MASK, load_sparse, load_sparse_model, save_sparse
 from weightmom.models import build_model, prunable_parameters
-from weightmom.sparse_file import MASK, load_sparse, load_sparse_model, save_sparse
-from weightmom.splits import load_split
+from weightmom.reporting.deployment import deployment_table, to_markdown
 from weightmom.steps.export import masked_model
 from weightmom.steps.prune import prune_round
+from weightmom.training.checkpoint import load_checkpoint
 
 from helpers import FAST_RECIPE
 

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from weightmom.data.splits import Split
 from weightmom.pruner_files import ENTRY_POINT_GROUP
 from weightmom.pruning import ScoringContext, TrainingBatches, build_pruner, registry, with_defaults
-from weightmom.splits import Split
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs/extending.md"
 

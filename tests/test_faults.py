@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from weightmom.checkpoint import load_checkpoint
+from weightmom.training.checkpoint import load_checkpoint
 
 from helpers import REPO, copy_project, load_test_config, run_snakemake, wait_for_epoch, write_config
 

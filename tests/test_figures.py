@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
 
-from weightmom import plots, reports
 from weightmom.cli import main
-from weightmom.curves import write_curve
-from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, write_rows
+from weightmom.evaluation.curves import write_curve
+from weightmom.evaluation.metrics import LAYER_SCHEMA, METRIC_SCHEMA, write_rows
+from weightmom.reporting import plots, reports
 
 from helpers import metric_row
 

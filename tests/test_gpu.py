@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from weightmom.masks import MaskEnforcer
+from weightmom.data.splits import load_split
 from weightmom.models import build_model, prunable_parameters
-from weightmom.recipe import Accelerator, Recipe
-from weightmom.splits import load_split
 from weightmom.steps.evaluate import evaluate_checkpoint
-from weightmom.training import train
+from weightmom.training.loop import train
+from weightmom.training.masks import MaskEnforcer
+from weightmom.training.recipe import Accelerator, Recipe
 
 from helpers import kill_at_epoch, train_command
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from weightmom.plan import training_plan
+from weightmom.runtime.plan import training_plan
 
 from helpers import REPO
 

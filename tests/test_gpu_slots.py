@@ -1,4 +1,4 @@
-"""Spreading GPU jobs over a node's devices (weightmom.gpu_slots, weightmom.devices),
+"""Spreading GPU jobs over a node's devices (weightmom.runtime.gpu_slots, weightmom.runtime.devices),
 tested without GPUs: device identities are made up, holders are separate processes."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from weightmom import devices, gpu_slots
 from weightmom.cli import _parser
+from weightmom.runtime import devices, gpu_slots
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from weightmom import gpu_slots
+from weightmom.runtime import gpu_slots
 slot = gpu_slots.claim(sys.argv[2].split(","), int(sys.argv[3]), Path(sys.argv[1]), poll_seconds=0.05)
 print(slot.device_index, flush=True)
 time.sleep(120)

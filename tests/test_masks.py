@@ -3,10 +3,10 @@
 import torch
 from torch import nn
 
-from weightmom.masks import MaskEnforcer, count_kept, full_masks
 from weightmom.models import build_model, prunable_parameters
-from weightmom.recipe import Recipe
-from weightmom.training import train
+from weightmom.training.loop import train
+from weightmom.training.masks import MaskEnforcer, count_kept, full_masks
+from weightmom.training.recipe import Recipe
 
 RECIPE = Recipe(epochs=2, batch_size=32, lr=0.1, momentum=0.9, weight_decay=5e-3, lr_schedule="constant")
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from weightmom.errors import CheckpointError, SpecError
-from weightmom.masks import full_masks
 from weightmom.pruning import (
     Pruner,
     ScoringContext,
@@ -21,10 +20,11 @@ from weightmom.pruning import (
     registry,
 )
 from weightmom.pruning import scores as score_functions
-from weightmom.recipe import Recipe
 from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
-from weightmom.training import stretched_schedule
+from weightmom.training.loop import stretched_schedule
+from weightmom.training.masks import full_masks
+from weightmom.training.recipe import Recipe
 
 from helpers import FAST_RECIPE
 
@@ -196,7 +196,7 @@ class _Largest(Pruner):
 
 
 def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digits_dir, tmp_path, monkeypatch):
-    from weightmom.checkpoint import load_checkpoint
+    from weightmom.training.checkpoint import load_checkpoint
 
     monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))  # the toy stays out of later tests
     register_pruner("toy_largest", schema={"type": "object", "additionalProperties": False, "properties": {}})(_Largest)
@@ -230,7 +230,7 @@ def test_a_registered_toy_method_runs_through_the_pipeline_step(dense_mlp, digit
 
 
 def test_lottery_round_through_the_pipeline_rewinds_to_the_dense_snapshot(digits_dir, tmp_path):
-    from weightmom.checkpoint import load_checkpoint
+    from weightmom.training.checkpoint import load_checkpoint
 
     dense = tmp_path / "dense.pt"
     train_dense(

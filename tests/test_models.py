@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from weightmom.evaluation import layer_flops
+from weightmom.evaluation.accuracy import layer_flops
 from weightmom.image_shapes import MIN_IMAGE_SIDE
 from weightmom.models import build_model, prunable_parameters
 

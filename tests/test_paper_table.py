@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from weightmom import reports
-from weightmom.metrics import METRIC_SCHEMA, write_rows
+from weightmom.evaluation.metrics import METRIC_SCHEMA, write_rows
+from weightmom.reporting import reports
 
 from helpers import metric_row
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 import yaml
 
-from weightmom import projection
 from weightmom.errors import SpecError
-from weightmom.plan import PlannedJob, training_plan
-from weightmom.preflight import dry_run_cost, preflight
-from weightmom.projection import DatasetSize, dataset_size, project
+from weightmom.runtime import projection
+from weightmom.runtime.plan import PlannedJob, training_plan
+from weightmom.runtime.preflight import dry_run_cost, preflight
+from weightmom.runtime.projection import DatasetSize, dataset_size, project
 
 from fake_images import image_folder
 from helpers import DIGITS_SPEC, REPO, copy_project, reduced_demo_config, run_snakemake, write_config

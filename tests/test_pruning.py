@@ -9,10 +9,10 @@ import torch.nn.utils.prune as torch_prune
 from torch import nn
 
 from weightmom.errors import SpecError
-from weightmom.masks import count_kept, count_total, full_masks
 from weightmom.models import build_model, prunable_parameters
 from weightmom.pruning import ScoringContext, build_pruner, keep_counts
 from weightmom.pruning.allocation import ALLOCATIONS, allocate, bounded_proportional, proportional_removal
+from weightmom.training.masks import count_kept, count_total, full_masks
 
 WEIGHTMOM_OPTIONS = {
     "score": "momentum",

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from weightmom import reports
-from weightmom.metrics import METRIC_SCHEMA, write_rows
+from weightmom.evaluation.metrics import METRIC_SCHEMA, write_rows
+from weightmom.reporting import reports
 
 from helpers import metric_row
 
@@ -152,7 +152,7 @@ def test_figure_is_a_png(row_files, tmp_path):
 
 
 def test_density_figure_from_layer_rows(tmp_path):
-    from weightmom.metrics import LAYER_SCHEMA
+    from weightmom.evaluation.metrics import LAYER_SCHEMA
 
     paths = []
     for method, densities in (("wm", [0.5, 0.1, 0.02]), ("mag", [0.2, 0.2, 0.2])):
@@ -195,7 +195,7 @@ def test_confidence_interval_and_paired_difference_by_hand(row_files, tmp_path):
 
 
 def test_single_seed_difference_is_a_paired_bootstrap_over_test_images():
-    from weightmom.tables import paired_bootstrap
+    from weightmom.reporting.tables import paired_bootstrap
 
     reference = np.ones(200, dtype=bool)
     worse = reference.copy()
@@ -210,7 +210,7 @@ def test_single_seed_difference_is_a_paired_bootstrap_over_test_images():
 
 
 def test_a_single_seed_table_bootstraps_over_the_final_rounds_predictions(row_files, tmp_path):
-    from weightmom.metrics import PREDICTION_SCHEMA
+    from weightmom.evaluation.metrics import PREDICTION_SCHEMA
 
     labels = np.arange(100) % 10
     files = []

@@ -6,14 +6,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from weightmom.checkpoint import load_checkpoint, save_checkpoint
 from weightmom.errors import CheckpointError, SpecError
-from weightmom.masks import count_kept, count_total
-from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA
+from weightmom.evaluation.metrics import LAYER_SCHEMA, METRIC_SCHEMA
 from weightmom.pruning import keep_counts
 from weightmom.steps.evaluate import evaluate_checkpoint
 from weightmom.steps.prune import prune_round
 from weightmom.steps.train import train_dense
+from weightmom.training.checkpoint import load_checkpoint, save_checkpoint
+from weightmom.training.masks import count_kept, count_total
 
 from helpers import FAST_RECIPE, prune_args
 
@@ -215,7 +215,7 @@ def test_rows_record_the_commit_and_whether_the_tree_was_dirty(digits_dir, tmp_p
 
 
 def test_outside_a_git_checkout_the_code_state_is_unknown(tmp_path, monkeypatch):
-    from weightmom.provenance import code_state
+    from weightmom.provenance.record import code_state
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from weightmom.checkpoint import load_checkpoint
+from weightmom.training.checkpoint import load_checkpoint
 
 from helpers import REPO, copy_project, load_test_config, reduced_demo_config, run_snakemake, write_config
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from weightmom.checkpoint import load_checkpoint
+from weightmom.data.splits import Split, load_split
 from weightmom.errors import SpecError
-from weightmom.masks import count_total, full_masks
 from weightmom.models import prunable_parameters
 from weightmom.pruning import ScoringContext, TrainingBatches, build_pruner, keep_counts
-from weightmom.splits import Split, load_split
 from weightmom.steps.prune import prune_round
+from weightmom.training.checkpoint import load_checkpoint
+from weightmom.training.masks import count_total, full_masks
 
 RECIPE = {"epochs": 1, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
 

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from weightmom.claims import Protocol, check_claims, pair_verdict
-from weightmom.claims_report import accuracy_cells
-from weightmom.compare import final_rounds_table
-from weightmom.metrics import METRIC_SCHEMA, write_rows
-from weightmom.tables import DIFFERENCE_SCALE, TOP1_SCALE, mean_interval, summary_table, write_table_files
+from weightmom.evaluation.metrics import METRIC_SCHEMA, write_rows
+from weightmom.reporting.claims import Protocol, check_claims, pair_verdict
+from weightmom.reporting.claims_report import accuracy_cells
+from weightmom.reporting.compare import final_rounds_table
+from weightmom.reporting.tables import DIFFERENCE_SCALE, TOP1_SCALE, mean_interval, summary_table, write_table_files
 
 from helpers import metric_row
 

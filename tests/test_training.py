@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from weightmom.augment import augment_batch
-from weightmom.checkpoint import load_checkpoint
-from weightmom.recipe import Augment, Recipe
-from weightmom.training import lr_factor
+from weightmom.training.augment import augment_batch
+from weightmom.training.checkpoint import load_checkpoint
+from weightmom.training.loop import lr_factor
+from weightmom.training.recipe import Augment, Recipe
 
 from helpers import (
     FAST_RECIPE,

@@ -14,7 +14,7 @@ import yaml
 
 from weightmom.models import model_names
 from weightmom.pruning import pruner_names
-from weightmom.recipe import Accelerator, Augment, Recipe
+from weightmom.training.recipe import Accelerator, Augment, Recipe
 
 from fake_cifar import make_archive, serve
 from helpers import REPO, copy_project, reduced_demo_config, run_snakemake, write_config
@@ -65,7 +65,7 @@ def test_download_and_prepare_rules_fetch_over_http(tmp_path):
 def _tar(folder: Path, archive: Path) -> str:
     import tarfile
 
-    from weightmom.download import md5sum
+    from weightmom.data.download import md5sum
 
     with tarfile.open(archive, "w") as tar:
         tar.add(folder, arcname="images")

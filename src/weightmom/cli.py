@@ -111,7 +111,7 @@ def _pruner_names() -> list[str]:
 def _recipe_keys() -> list[str]:
     from dataclasses import fields
 
-    from weightmom.recipe import Recipe
+    from weightmom.training.recipe import Recipe
 
     return [field.name for field in fields(Recipe)]
 
@@ -287,7 +287,7 @@ def _parser() -> argparse.ArgumentParser:
 
     collect = add(
         "collect",
-        "weightmom.reports:collect",
+        "weightmom.reporting.reports:collect",
         "Gather row files into results/<experiment>/metrics.parquet, layers.parquet and curves.parquet.",
     )
     collect.set_defaults(together=("--curves-out", "--curves-csv"))
@@ -307,7 +307,7 @@ def _parser() -> argparse.ArgumentParser:
 
     collect_exports = add(
         "collect-exports",
-        "weightmom.reports:collect_exports",
+        "weightmom.reporting.reports:collect_exports",
         "Gather export rows into results/<experiment>/exports.parquet.",
     )
     collect_exports.add_argument("--export-rows", nargs="+", required=True)
@@ -315,7 +315,7 @@ def _parser() -> argparse.ArgumentParser:
 
     deployment = add(
         "deployment-table",
-        "weightmom.reports:make_deployment_table",
+        "weightmom.reporting.reports:make_deployment_table",
         "Write a table's deployment table (sizes, latency) as <prefix>.md and .csv.",
     )
     deployment.add_argument("--title", required=True)
@@ -324,7 +324,11 @@ def _parser() -> argparse.ArgumentParser:
     deployment.add_argument("--export-rows", nargs="+", required=True)
     deployment.add_argument("--out-prefix", required=True)
 
-    table = add("table", "weightmom.reports:make_table", "Write a paper table as <prefix>.md, .tex, .csv and .parquet.")
+    table = add(
+        "table",
+        "weightmom.reporting.reports:make_table",
+        "Write a paper table as <prefix>.md, .tex, .csv and .parquet.",
+    )
     table.add_argument("--title", required=True)
     table.add_argument("--kind", choices=["paper", "ablation"], required=True)
     table.add_argument("--models", nargs="+", required=True)
@@ -344,7 +348,7 @@ def _parser() -> argparse.ArgumentParser:
 
     claims = add(
         "claims",
-        "weightmom.reports:make_claims",
+        "weightmom.reporting.reports:make_claims",
         "Check the paper's claims (C1 accuracy, C2 compression at equal degradation, C3 coverage) as <prefix>.md, "
         ".html, .csv and .parquet.",
     )
@@ -363,7 +367,7 @@ def _parser() -> argparse.ArgumentParser:
 
     paper = add(
         "paper-table",
-        "weightmom.reports:make_paper_table",
+        "weightmom.reporting.reports:make_paper_table",
         "The experiment's table in the paper's shape (methods x dataset/network cells) as <prefix>.md, .html and .tex.",
     )
     paper.add_argument("--title", required=True)
@@ -378,7 +382,7 @@ def _parser() -> argparse.ArgumentParser:
 
     figure = add(
         "figure",
-        "weightmom.reports:make_figure",
+        "weightmom.reporting.reports:make_figure",
         "Plot top-1 against compression for one dataset and model (PNG, PDF and SVG).",
     )
     figure.add_argument("--title", required=True)
@@ -391,7 +395,7 @@ def _parser() -> argparse.ArgumentParser:
 
     density = add(
         "density-figure",
-        "weightmom.reports:make_density_figure",
+        "weightmom.reporting.reports:make_density_figure",
         "Plot each layer's density at the target compression (the rows given), one line per method (PNG, PDF and SVG).",
     )
     density.add_argument("--title", required=True)
@@ -403,7 +407,7 @@ def _parser() -> argparse.ArgumentParser:
 
     curves = add(
         "curves-figure",
-        "weightmom.reports:make_curves_figure",
+        "weightmom.reporting.reports:make_curves_figure",
         "Plot validation top-1 over the fine-tuning epochs of every round, one line per method (PNG, PDF and SVG).",
     )
     curves.add_argument("--title", required=True)
@@ -422,7 +426,7 @@ def _parser() -> argparse.ArgumentParser:
         device=True,
     )
     preflight.add_argument(
-        "--plan", required=True, help="JSON file: the training jobs still to run (weightmom.plan.PlannedJob)"
+        "--plan", required=True, help="JSON file: the training jobs still to run (weightmom.runtime.plan.PlannedJob)"
     )
     preflight.add_argument("--datasets", type=_json_object, required=True, help="the config's datasets")
     preflight.add_argument(
@@ -439,7 +443,7 @@ def _parser() -> argparse.ArgumentParser:
 
     show = add(
         "show",
-        "weightmom.show:show",
+        "weightmom.reporting.show:show",
         "Print a checkpoint's settings, its masks (density per layer) and its metrics, if it was evaluated.",
     )
     show.add_argument("path", help="a checkpoint file or the folder holding checkpoint.pt")
@@ -447,7 +451,7 @@ def _parser() -> argparse.ArgumentParser:
 
     compare = add(
         "compare",
-        "weightmom.compare:compare",
+        "weightmom.reporting.compare:compare",
         "Print a table of a results folder's final rounds, one row per method; given two, the top-1 of both "
         "experiments side by side for every dataset, model and method they share, with the difference B - A "
         "(paired, with its confidence interval, where both evaluated the same test set).",
@@ -472,8 +476,8 @@ def preflight_step(
     dry_run: bool,
     done: int,
 ) -> None:
-    from weightmom.plan import PlannedJob
-    from weightmom.preflight import dry_run_cost, preflight
+    from weightmom.runtime.plan import PlannedJob
+    from weightmom.runtime.preflight import dry_run_cost, preflight
 
     try:
         jobs = [PlannedJob(**job) for job in json.loads(Path(plan).read_text())]
@@ -515,7 +519,7 @@ def _run(args: argparse.Namespace) -> None:
 
         torch.set_num_threads(keywords["threads"])
     # Import only the step's own module: every job pays for its imports (torch alone costs a
-    # second or more), and the workflow's code digests (weightmom.codeversion) count on it.
+    # second or more), and the workflow's code digests (weightmom.provenance.codeversion) count on it.
     module_name, function_name = args.step_function.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     if "threads" not in inspect.signature(function).parameters:

@@ -48,7 +48,7 @@ def _die(fault: dict) -> None:
 
 
 def _install() -> None:
-    from weightmom import atomic
+    from weightmom.provenance import atomic
 
     original = atomic.atomic_path
 

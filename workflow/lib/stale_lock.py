@@ -20,7 +20,7 @@ import socket
 import sys
 from pathlib import Path
 
-from weightmom.atomic import atomic_write_text, process_alive
+from weightmom.provenance.atomic import atomic_write_text, process_alive
 
 LOCK_DIR = Path(".snakemake/locks")
 HOLDER_PREFIX = "weightmom-holder-"

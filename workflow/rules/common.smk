@@ -5,9 +5,9 @@ import re
 import sys
 from pathlib import Path
 
-from weightmom.codeversion import step_digest
-from weightmom.plan import total_rounds
-from weightmom.sources import archive_address, folder_fingerprint, is_address, local_archive
+from weightmom.provenance.codeversion import step_digest
+from weightmom.runtime.plan import total_rounds
+from weightmom.data.sources import archive_address, folder_fingerprint, is_address, local_archive
 
 
 # How many jobs may share one GPU reaches the jobs through the environment, not as a
@@ -40,7 +40,7 @@ METHODS = list(config["methods"])
 
 # The `gpu` resource of every job that trains or evaluates: one GPU unless the config runs
 # on the CPU. Locally `snakemake --resources gpu=N` runs at most N such jobs at once (each
-# on its own device, weightmom.gpu_slots); on SLURM it is the job's GPU request.
+# on its own device, weightmom.runtime.gpu_slots); on SLURM it is the job's GPU request.
 GPU_JOBS = 0 if config["device"] == "cpu" else 1
 
 
@@ -93,7 +93,7 @@ def run_dir(dataset, model, seed):
 
 
 def method_code(wildcards):
-    """The digest of the code a pruning round of this method runs (weightmom.codeversion)."""
+    """The digest of the code a pruning round of this method runs (weightmom.provenance.codeversion)."""
     return step_digest("prune", config["methods"][wildcards.method]["pruner"])
 
 
@@ -154,7 +154,7 @@ def target_rows(kind):
 
 
 def paper_datasets():
-    """Which of the paper's datasets each dataset stands for (weightmom.claims, C3)."""
+    """Which of the paper's datasets each dataset stands for (weightmom.reporting.claims, C3)."""
     named = config["claims"]["paper_datasets"]
     return {
         name: spec["source"] if spec["source"] in ("cifar10", "cifar100") else named.get(name)

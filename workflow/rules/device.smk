@@ -2,7 +2,7 @@
 # what the training costs. A GPU here: the GPUs jobs spread over. Training on the CPU: its
 # projected time here, and a stop before the first job when that is past `max_cpu_hours`;
 # a config that needs a GPU (`device: cuda`) stops on a machine without one
-# (weightmom.preflight). A dry run prints the plan's projected cost instead (GPU-hours from
+# (weightmom.runtime.preflight). A dry run prints the plan's projected cost instead (GPU-hours from
 # the package's stored speeds, CPU hours measured here). Cluster runs skip it: the submit
 # host is not where jobs run.
 import dataclasses
@@ -16,7 +16,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from dry_run import forces_all, is_dry_run
-from weightmom.plan import PlannedJob, training_plan
+from weightmom.runtime.plan import PlannedJob, training_plan
 
 # Rules whose jobs train (with the recipe they follow), and those that run on the device.
 TRAINING_RULES = {"train_dense": "dense", "prune_round": "finetune"}

@@ -16,10 +16,10 @@ from functools import cached_property
 import torch
 from torch import nn
 
+from weightmom.data.splits import Split
 from weightmom.errors import SpecError
 from weightmom.models import prunable_parameters
-from weightmom.splits import Split
-from weightmom.training import epoch_generator
+from weightmom.training.loop import epoch_generator
 
 Tensors = Mapping[str, torch.Tensor]
 
@@ -27,7 +27,7 @@ Tensors = Mapping[str, torch.Tensor]
 @dataclass(frozen=True)
 class TrainingBatches:
     """Batches of the training split in a seeded order: the order of the first epoch of a
-    training run seeded with `seed` (weightmom.training's convention), without augmentation,
+    training run seeded with `seed` (weightmom.training.loop's convention), without augmentation,
     so that the same seed gives the same batches."""
 
     split: Split

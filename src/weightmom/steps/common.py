@@ -10,15 +10,16 @@ from typing import Any
 
 import torch
 
-from weightmom import __version__, splits
-from weightmom.checkpoint import Checkpoint, save_checkpoint, settings_path, write_settings
-from weightmom.codeversion import step_digest
-from weightmom.curves import write_curve
-from weightmom.devices import describe_device
+from weightmom import __version__
+from weightmom.data import splits
 from weightmom.errors import SpecError
-from weightmom.provenance import code_state
-from weightmom.recipe import Accelerator, Recipe
-from weightmom.training import ResumeFile, Trained
+from weightmom.evaluation.curves import write_curve
+from weightmom.provenance.codeversion import step_digest
+from weightmom.provenance.record import code_state
+from weightmom.runtime.devices import describe_device
+from weightmom.training.checkpoint import Checkpoint, save_checkpoint, settings_path, write_settings
+from weightmom.training.loop import ResumeFile, Trained
+from weightmom.training.recipe import Accelerator, Recipe
 
 
 def load_train(data_dir: str | Path, device: torch.device) -> splits.Split:
@@ -59,7 +60,7 @@ def check_input_fits(model: torch.nn.Module, model_name: str, dataset: str, shap
 
 def code_version(step: str, pruner: str | None = None) -> dict[str, Any]:
     """The code that runs now (not what the tree holds when training ends): the git state,
-    the package version and the step's code digest (weightmom.codeversion)."""
+    the package version and the step's code digest (weightmom.provenance.codeversion)."""
     return {**code_state(), "weightmom_version": __version__, "code_digest": step_digest(step, pruner)}
 
 

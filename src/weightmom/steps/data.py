@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from weightmom import datasets
-from weightmom.download import fetch
-from weightmom.sources import archive_address, local_archive
+from weightmom.data import datasets
+from weightmom.data.download import fetch
+from weightmom.data.sources import archive_address, local_archive
 
 
 def download_data(spec: Mapping[str, Any], raw_dir: str | Path) -> None:

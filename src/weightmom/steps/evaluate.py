@@ -9,17 +9,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from weightmom.checkpoint import (
+from weightmom.data.splits import Split, load_split
+from weightmom.evaluation.accuracy import Accuracy, evaluate, layer_flops, predicted_labels
+from weightmom.evaluation.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, write_rows
+from weightmom.runtime.devices import resolve_device
+from weightmom.training.checkpoint import (
     Checkpoint,
     load_checkpoint,
     settings_path,
     write_settings,
 )
-from weightmom.devices import resolve_device
-from weightmom.evaluation import Accuracy, evaluate, layer_flops, predicted_labels
-from weightmom.masks import collapsed_layers, count_kept, count_total
-from weightmom.metrics import LAYER_SCHEMA, METRIC_SCHEMA, PREDICTION_SCHEMA, write_rows
-from weightmom.splits import Split, load_split
+from weightmom.training.masks import collapsed_layers, count_kept, count_total
 
 
 def evaluate_checkpoint(

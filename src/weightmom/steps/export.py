@@ -1,11 +1,11 @@
 """Step: export a checkpoint for deployment, and measure what pruning buys there.
 
 Writes, beside the checkpoint: the masked network as a sparse weight file
-(weightmom.sparse_file: bitmask + surviving values, checked to load back to identical
-outputs), as an ONNX file (weightmom.onnx_export: checked with onnxruntime against
+(weightmom.export.sparse_file: bitmask + surviving values, checked to load back to identical
+outputs), as an ONNX file (weightmom.export.onnx_export: checked with onnxruntime against
 PyTorch on test images), and one export row (metrics.EXPORT_SCHEMA): the size of the dense
 file (torch.save of the same network's state dict, zeros stored), of the sparse file and
-their ratio, the ONNX check, and CPU latencies (weightmom.latency) of this network and of
+their ratio, the ONNX check, and CPU latencies (weightmom.export.latency) of this network and of
 the dense network of the same model and seed, measured interleaved in this job.
 """
 
@@ -19,14 +19,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from weightmom.checkpoint import Checkpoint, load_checkpoint
-from weightmom.latency import cpu_latency, cpu_name
+from weightmom.data.splits import Split, load_split
+from weightmom.evaluation.metrics import EXPORT_SCHEMA, LATENCY_COLUMNS, write_rows
+from weightmom.export.latency import cpu_latency, cpu_name
+from weightmom.export.onnx_export import OnnxCheck, export_checked, write_onnx
+from weightmom.export.sparse_file import SparseFileError, load_sparse_model, save_sparse
 from weightmom.lineage import DENSE
-from weightmom.masks import count_kept, count_total
-from weightmom.metrics import EXPORT_SCHEMA, LATENCY_COLUMNS, write_rows
-from weightmom.onnx_export import OnnxCheck, export_checked, write_onnx
-from weightmom.sparse_file import SparseFileError, load_sparse_model, save_sparse
-from weightmom.splits import Split, load_split
+from weightmom.training.checkpoint import Checkpoint, load_checkpoint
+from weightmom.training.masks import count_kept, count_total
 
 #: test images the ONNX file and the sparse file's round trip are checked on
 CHECK_IMAGES = 256

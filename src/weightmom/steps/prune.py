@@ -11,17 +11,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from weightmom.checkpoint import Checkpoint, load_checkpoint
-from weightmom.devices import resolve_device
+from weightmom.data.splits import Split
 from weightmom.errors import CheckpointError, SpecError
 from weightmom.lineage import DENSE
-from weightmom.masks import MaskEnforcer, collapsed_layers, count_total
 from weightmom.models import prunable_parameters
-from weightmom.provenance import settings_hash
+from weightmom.provenance.record import settings_hash
 from weightmom.pruning import Pruner, ScoringContext, TrainingBatches, build_pruner, with_defaults
 from weightmom.pruning.schedule import keep_counts
-from weightmom.recipe import Accelerator, Recipe
-from weightmom.splits import Split
+from weightmom.runtime.devices import resolve_device
 from weightmom.steps.common import (
     TrainingRun,
     code_version,
@@ -30,7 +27,10 @@ from weightmom.steps.common import (
     resume_file,
     save_trained,
 )
-from weightmom.training import ResumeFile, Trained, momentum_buffers, train
+from weightmom.training.checkpoint import Checkpoint, load_checkpoint
+from weightmom.training.loop import ResumeFile, Trained, momentum_buffers, train
+from weightmom.training.masks import MaskEnforcer, collapsed_layers, count_total
+from weightmom.training.recipe import Accelerator, Recipe
 
 Tensors = dict[str, torch.Tensor]
 
@@ -109,7 +109,7 @@ def prune_round(
     learning rate. Resumable: a restarted job takes the masks and scores of its
     interrupted self and continues fine-tuning from the last finished epoch. `expect`
     (load_checkpoint's model_name, dataset, seed, ...) is what the checkpoint must have been
-    made for. The fine-tuning curve (weightmom.curves, validated on <data_dir>/val.npz) goes
+    made for. The fine-tuning curve (weightmom.evaluation.curves, validated on <data_dir>/val.npz) goes
     to `curve_out`, by default curve.parquet beside the checkpoint.
     """
     spec = RoundSpec(method, pruner_name, pruner_options, pruning, round_index, recipe, dense_recipe)

@@ -10,15 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from weightmom.checkpoint import Checkpoint
-from weightmom.devices import resolve_device
+from weightmom.data.splits import Split
 from weightmom.errors import SpecError
 from weightmom.lineage import DENSE
-from weightmom.masks import full_masks
 from weightmom.models import build_model, prunable_parameters
-from weightmom.provenance import settings_hash
-from weightmom.recipe import Accelerator, Recipe
-from weightmom.splits import Split
+from weightmom.provenance.record import settings_hash
+from weightmom.runtime.devices import resolve_device
 from weightmom.steps.common import (
     TrainingRun,
     check_input_fits,
@@ -28,7 +25,10 @@ from weightmom.steps.common import (
     resume_file,
     save_trained,
 )
-from weightmom.training import ResumeFile, Trained, momentum_buffers, train
+from weightmom.training.checkpoint import Checkpoint
+from weightmom.training.loop import ResumeFile, Trained, momentum_buffers, train
+from weightmom.training.masks import full_masks
+from weightmom.training.recipe import Accelerator, Recipe
 
 Tensors = dict[str, torch.Tensor]
 
@@ -63,7 +63,7 @@ def train_dense(
 
     The weights after each of `snapshot_epochs` are kept in the checkpoint for methods
     that rewind to them (lottery tickets); 0 keeps the initialisation. The per-epoch curve
-    (weightmom.curves, validated on <data_dir>/val.npz) goes to `curve_out`, by default
+    (weightmom.evaluation.curves, validated on <data_dir>/val.npz) goes to `curve_out`, by default
     curve.parquet beside the checkpoint.
     """
     inputs = _load_dense(

@@ -7,7 +7,7 @@ from weightmom.errors import CheckpointError
 from weightmom.pruning import scores
 from weightmom.pruning.base import Pruner
 from weightmom.pruning.registry import register_pruner
-from weightmom.training import stretched_schedule
+from weightmom.training.loop import stretched_schedule
 
 
 @register_pruner("lottery")

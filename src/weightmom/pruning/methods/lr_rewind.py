@@ -5,7 +5,7 @@ weights, and fine-tune with the dense run's learning rates of its last E epochs
 from weightmom.pruning import scores
 from weightmom.pruning.base import Pruner
 from weightmom.pruning.registry import register_pruner
-from weightmom.training import stretched_schedule
+from weightmom.training.loop import stretched_schedule
 
 
 @register_pruner("lr_rewind")
