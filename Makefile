@@ -44,11 +44,11 @@ repro: venv
 pull: venv
 	$(BIN)/python scripts/pull.py $(EXPERIMENT)
 
-# The README's result tables are the pipeline's: run the demo, then copy its tables (and
-# those of any other experiment computed here) into the README (scripts/readme_tables.py),
-# the numbers its prose quotes (job counts, projections, measured times) into it and the
-# docs (scripts/readme_numbers.py), and the evidence WeightMom's default is chosen on into
-# docs/method.md.
+# The README's and docs' result tables are the pipeline's: run the demo, then copy its
+# tables (and those of any other experiment computed here) into README.md and docs/*.md
+# (scripts/readme_tables.py), the numbers their prose quotes (job counts, projections,
+# measured times) into them (scripts/readme_numbers.py), and the evidence WeightMom's
+# default is chosen on into docs/method.md.
 readme: demo
 	$(BIN)/python scripts/readme_tables.py
 	$(BIN)/python scripts/readme_numbers.py README.md docs/*.md

@@ -2,8 +2,8 @@
 
 The runs, the candidates and the rule are data (scripts/default_choice.yaml), stated before
 the evidence is read. Each run is an ablation table the pipeline wrote (its Markdown file,
-or where its results are not in this checkout, the README's copy of it); every model of a
-table is a cell. Validation top-1 at the target decides, never test.
+or where its results are not in this checkout, its copy in the README or docs/); every model
+of a table is a cell. Validation top-1 at the target decides, never test.
 
     python scripts/choose_default.py                 # print the evidence table and the choice
     python scripts/choose_default.py --out results/default-choice.md
@@ -32,17 +32,25 @@ def markdown_rows(text: str) -> pd.DataFrame:
     return pd.DataFrame(cells[2:], columns=cells[0])
 
 
-def table_text(path: str, root: Path, readme: Path) -> tuple[str, str]:
-    """(text, where it was read): the table file, else its block in the README."""
+def _name(page: Path) -> str:
+    return str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else page.name
+
+
+def table_text(path: str, root: Path, readme: Path | list[Path]) -> tuple[str, str]:
+    """(text, where it was read): the table file, else its block in the README or a docs page
+    (`readme`: one page or several, searched in order)."""
     if (root / path).is_file():
         return (root / path).read_text(), path
-    match = re.search(rf"<!-- table: {re.escape(path)} -->\n(.*?)<!-- end table -->", readme.read_text(), re.S)
-    if match is None:
-        raise SystemExit(f"choose_default: {path} is neither in this checkout nor embedded in {readme}")
-    return match[1], f"{readme.name} (copy of {path})"
+    readmes = [readme] if isinstance(readme, Path) else readme
+    for page in readmes:
+        match = re.search(rf"<!-- table: {re.escape(path)} -->\n(.*?)<!-- end table -->", page.read_text(), re.S)
+        if match is not None:
+            return match[1], f"{_name(page)} (copy of {path})"
+    where = ", ".join(map(_name, readmes))
+    raise SystemExit(f"choose_default: {path} is neither in this checkout nor embedded in {where}")
 
 
-def evidence(spec: dict, root: Path, readme: Path) -> pd.DataFrame:
+def evidence(spec: dict, root: Path, readme: Path | list[Path]) -> pd.DataFrame:
     """One row per (run, model, candidate): validation top-1 at the target and its rank
     among the candidates in that run and model."""
     rows = []
@@ -99,11 +107,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", type=Path, default=ROOT / "scripts/default_choice.yaml")
     parser.add_argument("--root", type=Path, default=ROOT, help="where the tables' paths start")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        action="append",
+        dest="readmes",
+        help="a page whose table blocks stand in for missing tables (repeatable; default README.md and docs/*.md)",
+    )
     parser.add_argument("--out", type=Path, help="also write the evidence table (Markdown) here")
     args = parser.parse_args(argv)
     spec = yaml.safe_load(args.spec.read_text())
-    frame = evidence(spec, args.root, args.readme)
+    frame = evidence(spec, args.root, args.readmes or [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
     summary = choose(frame)
     chosen = summary.index[0]
     text = (

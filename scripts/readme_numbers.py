@@ -4,7 +4,7 @@ A quoted number is marked inline: `<!-- n:NAME -->VALUE<!-- /n -->` (the marks d
 in rendered Markdown). NAME is one of NUMBERS below: job and submission counts from
 Snakemake's dry runs of the configs (every job, done or not: --forceall), the paper grid's
 training plan and its projected GPU time from the speeds stored in the package
-(src/weightmom/gpu_speeds.yaml), and wall times measured by hand, read from
+(src/weightmom/runtime/gpu_speeds.yaml), and wall times measured by hand, read from
 benchmarks/measurements.yaml.
 
     python scripts/readme_numbers.py README.md docs/*.md           # rewrite every mark
@@ -72,21 +72,21 @@ def _submissions(path: str) -> dict[str, int]:
 
 @cache
 def _plan(path: str):
-    from weightmom.plan import training_plan
+    from weightmom.runtime.plan import training_plan
 
     return training_plan(_config(path))
 
 
 def _gpu_device() -> str:
-    from weightmom.projection import stored_gpu_speeds
+    from weightmom.runtime.projection import stored_gpu_speeds
 
     return stored_gpu_speeds().device
 
 
 def _gpu_hours(path: str) -> str:
     """The training of `path`'s plan on the stored speeds' GPU, one job at a time."""
-    from weightmom.preflight import gpu_estimate
-    from weightmom.projection import dataset_size
+    from weightmom.runtime.preflight import gpu_estimate
+    from weightmom.runtime.projection import dataset_size
 
     config, jobs = _config(path), _plan(path)
     sizes = {name: dataset_size(config["datasets"][name]) for name in {job.dataset for job in jobs}}
