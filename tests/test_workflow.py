@@ -306,7 +306,7 @@ def test_demo_workflow_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_experiments_in_one_checkout_keep_their_own_outputs(tmp_path):
+def test_two_experiments_in_one_checkout_keep_their_own_outputs_and_share_the_dense_run(tmp_path):
     workdir = copy_project(tmp_path)
     base = reduced_demo_config()
     base.update(seeds=[0], tables={"digits": {"dataset": "digits", "models": ["mlp"]}})
@@ -315,6 +315,9 @@ def test_two_experiments_in_one_checkout_keep_their_own_outputs(tmp_path):
     configs = {}
     for name, method in (("first", "magnitude"), ("second", "lamp")):
         config = {**base, "experiment": name, "methods": {method: base["methods"][method]}}
+        if name == "second":  # another fine-tuning schedule, the same dense recipe
+            finetune = {**base["training"]["finetune"], "epochs": base["training"]["finetune"]["epochs"] + 1}
+            config["training"] = {**base["training"], "finetune": finetune}
         configs[name] = f"config/{name}.yaml"
         (workdir / configs[name]).write_text(yaml.safe_dump(config, sort_keys=False))
         run = run_snakemake(workdir, "--cores", "2", "--configfile", configs[name])
@@ -324,6 +327,18 @@ def test_two_experiments_in_one_checkout_keep_their_own_outputs(tmp_path):
     assert set(pd.read_parquet(workdir / "results/first/metrics.parquet")["method"]) == {"magnitude"}
     assert set(pd.read_parquet(workdir / "results/second/metrics.parquet")["method"]) == {"lamp"}
     assert (workdir / "results/first/tables/digits.md").read_bytes() == table
+    # one dense model per recipe: the second experiment copied the first's
+    dense = "runs/digits/mlp/seed0/dense"
+    assert (
+        "reused from results/first/" + dense in (workdir / "logs/second/digits/mlp/seed0/dense/train.log").read_text()
+    )
+    for name in ("checkpoint.pt", "curve.parquet", "settings.json"):
+        assert (workdir / "results/second" / dense / name).read_bytes() == (
+            workdir / "results/first" / dense / name
+        ).read_bytes()
+    first_rounds = pd.read_parquet(workdir / "results/first/curves.parquet").query("round > 0")
+    second_rounds = pd.read_parquet(workdir / "results/second/curves.parquet").query("round > 0")
+    assert second_rounds["epoch"].max() == first_rounds["epoch"].max() + 1
     for name in configs:
         assert "Nothing to be done" in run_snakemake(workdir, "-n", "--configfile", configs[name]).stdout
         assert (workdir / f"logs/{name}/collect.log").exists()

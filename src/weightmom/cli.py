@@ -213,6 +213,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--accelerator", type=_json_object, default={}, help="GPU-only speed switches")
     train.add_argument("--out", required=True)
     train.add_argument("--curve-out", help="the per-epoch curve (Parquet; default: curve.parquet beside --out)")
+    train.add_argument(
+        "--reuse-from",
+        help="glob of other experiments' dense run folders: copy a finished run of the same settings instead of training",
+    )
+    train.add_argument("--reuse-lock-dir", help="where the lock per dense key goes (shared by the experiments)")
 
     prune = add(
         "prune",

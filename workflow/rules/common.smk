@@ -26,11 +26,20 @@ envvars:
 SEARCH_PATH = os.environ["PATH"]
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), SEARCH_PATH])
 # Everything an experiment makes lives under its own folders, so experiments (the demo,
-# the paper grid, a user's configs) share a checkout without overwriting each other. Only
-# downloads are shared: data/raw/<md5>/ holds an archive by its checksum.
+# the paper grid, a user's configs) share a checkout without overwriting each other. Two
+# things are shared: downloads (data/raw/<md5>/ holds an archive by its checksum) and dense
+# runs, which the train step copies from another experiment's folder when the data, model,
+# seed, dense recipe, accelerator, device type and training code are the same
+# (weightmom.training.reuse): a second experiment trains no dense model.
 EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"
 LOGS = f"logs/{EXPERIMENT}"
+
+
+def dense_runs_elsewhere(wildcards):
+    """Where the train step looks for a finished dense run of the same settings: the same
+    dataset, model and seed in every experiment's folder."""
+    return f"results/*/runs/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/dense"
 # Round TARGET_ROUND reaches the target compression (tables, exports and claims at the
 # target read it); a sweep's rounds go on past it, to ROUNDS.
 TARGET_ROUND = config["pruning"]["rounds"]

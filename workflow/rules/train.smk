@@ -11,6 +11,7 @@ rule train_dense:
         accelerator=as_json(config["accelerator"]),
         device=config["device"],
         code=step_digest("train"),
+        reuse_from=dense_runs_elsewhere,
     threads: config["threads"]["train"]
     resources:
         gpu=GPU_JOBS,
@@ -27,4 +28,5 @@ rule train_dense:
         " --model {wildcards.model} --seed {wildcards.seed} --recipe {params.recipe:q}"
         " --snapshot-epochs {params.snapshots}"
         " --accelerator {params.accelerator:q} --threads {threads} --device {params.device}"
-        " --out {output.checkpoint} --curve-out {output.curve} 2> {log}"
+        " --out {output.checkpoint} --curve-out {output.curve}"
+        " --reuse-from {params.reuse_from:q} --reuse-lock-dir results/.dense-locks 2> {log}"

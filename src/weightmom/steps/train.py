@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from weightmom.steps.common import (
     TrainingRun,
     check_input_fits,
     code_version,
+    curve_path,
     load_train,
     load_val,
     resume_file,
     save_trained,
 )
+from weightmom.training import reuse
 from weightmom.training.checkpoint import Checkpoint
 from weightmom.training.loop import ResumeFile, Trained, momentum_buffers, train
 from weightmom.training.masks import full_masks
@@ -58,6 +61,8 @@ def train_dense(
     jobs_per_gpu: int = 1,
     out: str | Path,
     curve_out: str | Path | None = None,
+    reuse_from: str | None = None,
+    reuse_lock_dir: str | Path | None = None,
 ) -> None:
     """Train the dense baseline every pruning method starts from (resumable per epoch).
 
@@ -65,12 +70,40 @@ def train_dense(
     that rewind to them (lottery tickets); 0 keeps the initialisation. The per-epoch curve
     (weightmom.evaluation.curves, validated on <data_dir>/val.npz) goes to `curve_out`, by default
     curve.parquet beside the checkpoint.
+
+    With `reuse_from` (a glob of other dense run folders), a finished run of the same
+    dense settings there is copied instead of trained (weightmom.training.reuse), under a
+    lock in `reuse_lock_dir` so that two experiments never train one network at once.
     """
     inputs = _load_dense(
         data_dir, dataset, model_name, seed, recipe, snapshot_epochs, accelerator, device, jobs_per_gpu, out
     )
+    key = reuse.dense_key(
+        inputs.run.config_hash,
+        inputs.run.code["code_digest"],
+        asdict(inputs.run.accelerator),
+        inputs.run.device.type,
+        Path(data_dir),
+    )
+    curve = curve_path(out, curve_out)
+    if reuse_from is None:
+        _train_and_save(inputs, key, out, curve)
+        return
+    with reuse.key_lock(reuse_lock_dir or Path(out).parent, key):
+        found = reuse.find_run(reuse_from, key, exclude=Path(out).parent)
+        if found is None:
+            _train_and_save(inputs, key, out, curve)
+            return
+        reuse.copy_run(found, Path(out), curve)
+        print(
+            f"dense run {key} reused from {found}: same data, model, seed, recipe and code; nothing trained",
+            file=sys.stderr,
+        )
+
+
+def _train_and_save(inputs: DenseInputs, key: str, out: str | Path, curve_out: Path) -> None:
     trained, snapshots, momentum = _train_dense(inputs)
-    _save_dense(inputs, trained, snapshots, momentum, out, curve_out)
+    _save_dense(inputs, trained, snapshots, momentum, key, out, curve_out)
 
 
 def _load_dense(
@@ -141,10 +174,12 @@ def _save_dense(
     trained: Trained,
     snapshots: dict[int, Tensors],
     momentum: Tensors,
+    key: str,
     out: str | Path,
     curve_out: str | Path | None,
 ) -> None:
-    """The dense checkpoint (every weight kept), its settings and its curve."""
+    """The dense checkpoint (every weight kept), its settings (with the key another
+    experiment finds it by) and its curve."""
     run, data = inputs.run, inputs.data
 
     def checkpoint(meta: dict[str, Any]) -> Checkpoint:
@@ -160,7 +195,9 @@ def _save_dense(
             meta=meta,
         )
 
-    save_trained(run, {"snapshot_epochs": inputs.snapshot_epochs}, trained, 0.0, checkpoint, out, curve_out)
+    save_trained(
+        run, {"snapshot_epochs": inputs.snapshot_epochs, "dense_key": key}, trained, 0.0, checkpoint, out, curve_out
+    )
 
 
 def _snapshot_epochs(snapshot_epochs: Sequence[int], recipe: Recipe) -> list[int]:
