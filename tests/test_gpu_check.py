@@ -41,3 +41,29 @@ def test_the_benchmark_runs_through_on_the_cpu():
     assert projected and int(projected.group(1).replace(",", "")) == len(jobs)
     assert int(projected.group(2).replace(",", "")) == sum(job.epochs for job in jobs)
     assert int(projected.group(3).replace(",", "")) > 0
+
+
+CONCURRENT = str(REPO / "benchmarks/concurrent_throughput.py")
+
+
+def test_the_concurrent_benchmark_runs_through_on_the_cpu():
+    """Its quick form on the CPU: K = 1 and 2 workers in their own processes, the table,
+    the chosen K and the block for gpu_speeds.yaml, which the projection can read."""
+    run = subprocess.run(
+        [sys.executable, CONCURRENT, "--device", "cpu", "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = re.findall(r"^\s+([12])\s+([\d,]+)\s+([\d.]+)x\s+([\d,]+)\s+([\d.]+)$", run.stdout, re.M)
+    assert [row[0] for row in rows] == ["1", "2"], run.stdout
+    assert float(rows[0][2]) == 1.0 and all(float(row[4]) > 0 for row in rows)
+    block = yaml.safe_load(run.stdout.split("gpu_speeds.yaml (measured")[1].split("\n", 1)[1])
+    measured = block["concurrent"]["resnet20"]
+    assert set(measured["aggregate_images_per_second"]) == {1, 2} and measured["jobs_per_gpu"] in (1, 2)
+    assert f"jobs_per_gpu for resnet20: {measured['jobs_per_gpu']}" in run.stdout
+
+
+def test_without_a_gpu_the_concurrent_benchmark_says_so():
+    if torch.cuda.is_available():
+        pytest.skip("there is a GPU here")
+    run = subprocess.run([sys.executable, CONCURRENT], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "the concurrent GPU throughput is not measured" in run.stdout

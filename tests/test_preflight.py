@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from weightmom.errors import SpecError
+from weightmom.runtime import preflight as preflight_module
 from weightmom.runtime import projection
 from weightmom.runtime.plan import PlannedJob, training_plan
 from weightmom.runtime.preflight import dry_run_cost, preflight
@@ -116,6 +117,36 @@ def test_a_dry_run_prints_gpu_hours_from_the_stored_speeds_and_cpu_hours_measure
     assert f"about {projection.describe_duration(20 * 45_000 / 100.0)} on this CPU" in message
     assert "Without a GPU, the run would stop" in message and "`--config max_cpu_hours=4` lets it go on" in message
     assert "would stop" not in dry_run_cost(plan, {"c10": {"source": "cifar10"}}, tmp_path, device="cuda")
+
+
+def test_gpu_hours_use_the_measured_aggregate_of_jobs_sharing_the_gpu_and_their_fixed_cost(monkeypatch):
+    single = projection.StoredSpeeds("GPU X", "2026-12-05", "bench", {"alexnet": 1000.0, "vgg16_bn": 500.0})
+    shared = projection.StoredSpeeds(
+        "GPU X",
+        "2026-12-05",
+        "bench",
+        {"alexnet": 1000.0, "vgg16_bn": 500.0},
+        concurrent={
+            "alexnet": {
+                "aggregate_images_per_second": {1: 1000, 2: 1800, 4: 2500},
+                "fixed_seconds_per_job": 8.0,
+                "jobs_per_gpu": 4,
+            }
+        },
+    )
+    plan = [PlannedJob("c10", "alexnet", 0, "dense", 10, 128), PlannedJob("c10", "vgg16_bn", 0, "dense", 10, 128)]
+    sizes = {"c10": DatasetSize((3, 32, 32), 10, 45_000)}
+    monkeypatch.setattr(preflight_module, "stored_gpu_speeds", lambda: single)
+    assert preflight_module.gpu_estimate(plan, sizes).seconds == pytest.approx(10 * 45_000 / 1000 + 10 * 45_000 / 500)
+    assert "one job at a time, training only (concurrent throughput not measured" in preflight_module.describe_gpu(
+        plan, sizes
+    )
+    monkeypatch.setattr(preflight_module, "stored_gpu_speeds", lambda: shared)
+    expected = 10 * 45_000 / 2500 + 8.0 / 4 + 10 * 45_000 / 500  # vgg16_bn: not measured shared, so alone
+    assert preflight_module.gpu_estimate(plan, sizes).seconds == pytest.approx(expected)
+    assert "measured jobs sharing the GPU (alexnet 4), fixed cost per job included" in preflight_module.describe_gpu(
+        plan, sizes
+    )
 
 
 def test_an_imagefolder_is_sized_from_its_folder_or_its_archive(tmp_path):

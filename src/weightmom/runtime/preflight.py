@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from weightmom.runtime.plan import PlannedJob
 from weightmom.runtime.projection import (
     DatasetSize,
     Projection,
+    StoredSpeeds,
     dataset_size,
     describe_duration,
     project,
@@ -70,18 +72,36 @@ def describe_cpu(estimate: Projection, threads: int) -> str:
 
 
 def gpu_estimate(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None]) -> Projection:
-    """The jobs' training time on the GPU the package's speeds were measured on (jobs of a
-    model without a stored speed are left out), one job at a time."""
+    """The jobs' time on the GPU the package's speeds were measured on (jobs of a model
+    without a stored speed are left out): training at the aggregate speed of the measured
+    number of jobs sharing it, plus each job's fixed cost shared the same way, where
+    concurrent runs were measured; else training alone, one job at a time."""
     speeds = stored_gpu_speeds()
     counted = [job for job in jobs if job.model in speeds.images_per_second]
-    return project(counted, sizes, torch.device("cpu"), rates=speeds.images_per_second)
+    rates = {model: speeds.rate(model) for model in {job.model for job in counted}}
+    training = project(counted, sizes, torch.device("cpu"), rates=rates)
+    fixed = sum(speeds.fixed_seconds(job.model) for job in counted if sizes.get(job.dataset) is not None)
+    return replace(training, seconds=training.seconds + fixed)
+
+
+def _sharing(speeds: StoredSpeeds, models: set[str]) -> str:
+    shared = sorted(model for model in models if model in speeds.concurrent)
+    if not shared:
+        return (
+            "one job at a time, training only (concurrent throughput not measured: benchmarks/concurrent_throughput.py)"
+        )
+    return (
+        "measured jobs sharing the GPU ("
+        + ", ".join(f"{m} {speeds.jobs_per_gpu(m)}" for m in shared)
+        + "), fixed cost per job included"
+    )
 
 
 def describe_gpu(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None]) -> str:
     speeds, estimate = stored_gpu_speeds(), gpu_estimate(jobs, sizes)
     text = (
         f"about {describe_duration(estimate.seconds)} on one {speeds.device} ({estimate.seconds / 3600:,.1f} "
-        f"GPU-hours; one job at a time, at the speeds measured on {speeds.measured} by `{speeds.command}`)"
+        f"GPU-hours; {_sharing(speeds, {job.model for job in jobs})}, at the speeds measured on {speeds.measured} by `{speeds.command}`)"
     )
     left_out = sorted({job.model for job in jobs} - set(speeds.images_per_second))
     not_counted = [f"models {', '.join(left_out)} (no GPU speed stored)"] if left_out else []

@@ -16,7 +16,7 @@ import tarfile
 import time
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +101,31 @@ def _image_shape(spec: Mapping[str, Any], first, classes: int, images: int) -> t
 
 @dataclass(frozen=True)
 class StoredSpeeds:
-    """Training images/s per model measured on one GPU, one job at a time (gpu_speeds.yaml)."""
+    """Training images/s per model measured on one GPU, one job at a time, and where
+    measured (benchmarks/concurrent_throughput.py) the aggregate with K jobs sharing it and
+    each job's fixed cost (gpu_speeds.yaml)."""
 
     device: str
     measured: str
     command: str
     images_per_second: dict[str, float]
+    concurrent: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def jobs_per_gpu(self, model: str) -> int:
+        return int(self.concurrent.get(model, {}).get("jobs_per_gpu", 1))
+
+    def rate(self, model: str) -> float:
+        """Images/s the GPU gives `model`'s jobs together: the aggregate at the chosen K
+        where measured, else one job's speed."""
+        measured = self.concurrent.get(model)
+        if measured is None:
+            return self.images_per_second[model]
+        return float(measured["aggregate_images_per_second"][self.jobs_per_gpu(model)])
+
+    def fixed_seconds(self, model: str) -> float:
+        """GPU time per job outside training (start-up), shared by the K jobs at once; 0 where not measured."""
+        measured = self.concurrent.get(model)
+        return float(measured["fixed_seconds_per_job"]) / self.jobs_per_gpu(model) if measured else 0.0
 
 
 def stored_gpu_speeds() -> StoredSpeeds:
