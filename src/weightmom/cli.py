@@ -12,6 +12,7 @@ flags themselves are what the workflow's rules call: renaming one changes their 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import inspect
 import json
@@ -527,6 +528,9 @@ def _run(args: argparse.Namespace) -> None:
     # second or more), and the workflow's code digests (weightmom.provenance.codeversion) count on it.
     module_name, function_name = args.step_function.split(":")
     function = getattr(importlib.import_module(module_name), function_name)
+    if not gc.isenabled():  # off for the imports (weightmom.__main__): what they made stays, unscanned
+        gc.freeze()
+        gc.enable()
     if "threads" not in inspect.signature(function).parameters:
         keywords.pop("threads", None)  # the job's, set above; only the export step measures with it
     function(**keywords)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from weightmom.errors import MetricsError
+from weightmom.evaluation.rows import rows_table
 from weightmom.provenance.atomic import atomic_path
 
 CURVE_VERSION = 1
@@ -52,6 +53,6 @@ def write_curve(identity: Mapping, records: Sequence[Mapping], path: str | Path)
     rows = [
         {"schema_version": CURVE_VERSION, **{key: identity[key] for key in IDENTITY}, **record} for record in records
     ]
-    table = pa.Table.from_pylist(rows, schema=CURVE_SCHEMA)
+    table = rows_table(rows, CURVE_SCHEMA)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pandas is imported where frames are built: evaluation jobs 
     import pandas as pd
 
 from weightmom.errors import MetricsError
+from weightmom.evaluation.rows import rows_table
 from weightmom.lineage import DENSE
 from weightmom.provenance.atomic import atomic_path
 
@@ -128,7 +129,7 @@ def write_rows(rows: Sequence[Mapping], schema: pa.Schema, path: str | Path) -> 
     missing = sorted({f.name for f in schema} - set().union(*map(set, records))) if records else []
     if missing:
         raise MetricsError(f"{path}: rows lack columns {missing}")
-    table = pa.Table.from_pylist(records, schema=schema)
+    table = rows_table(records, schema)
     write_table(table, path)
 
 

@@ -57,9 +57,29 @@ class Trained:
     curve: list[dict[str, float]]
 
 
+class EagerSGD(torch.optim.SGD):
+    """torch.optim.SGD, the same steps and state, without importing torch._dynamo.
+
+    torch 2.x wraps Optimizer.add_param_group, zero_grad, state_dict and load_state_dict in
+    torch._disable_dynamo, and SGD.step in _use_grad_for_differentiable; each imports
+    torch._dynamo on first call (0.8 s and more, with sympy and pandas), for torch.compile's
+    sake. The optimizer is never compiled here (only the model's forward may be), so the
+    wrapped functions (their __wrapped__) are called directly."""
+
+    add_param_group = torch.optim.Optimizer.add_param_group.__wrapped__
+    zero_grad = torch.optim.Optimizer.zero_grad.__wrapped__
+    state_dict = torch.optim.Optimizer.state_dict.__wrapped__
+    load_state_dict = torch.optim.Optimizer.load_state_dict.__wrapped__
+
+    def step(self, closure=None):  # type: ignore[override]
+        # what _use_grad_for_differentiable does, less its torch._dynamo.graph_break() calls
+        with torch.set_grad_enabled(self.defaults["differentiable"]):
+            return torch.optim.SGD.step.__wrapped__(self, closure)
+
+
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
     """SGD with a base learning rate of 1: the scheduler sets the actual rate each epoch."""
-    return torch.optim.SGD(model.parameters(), lr=1.0, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    return EagerSGD(model.parameters(), lr=1.0, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
 
 
 def lr_factor(recipe: Recipe, epoch: int) -> float:
