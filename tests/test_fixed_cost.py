@@ -109,3 +109,18 @@ def test_rows_take_numpy_scalars_none_and_leave_out_unknown_keys():
 def test_rows_refuse_what_json_cannot_hold():
     with pytest.raises(TypeError, match="object is not a JSON value"):
         rows_table([{"name": object(), "count": 1, "value": 1.0, "flag": True}], SCHEMA)
+
+
+@pytest.mark.slow
+def test_the_fixed_cost_benchmark_runs_through():
+    """Its quick form: every step once under the timer, the breakdown and the goal line."""
+    from helpers import REPO
+
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/fixed_cost.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for step in ("prepare", "train", "prune", "evaluate", "export"):
+        assert f"  {step:<7} total " in run.stdout, step
+    assert "import torch" in run.stdout and "training epochs" in run.stdout
+    assert "goal: at most 2.5 s of fixed cost per training, pruning or evaluation job:" in run.stdout
