@@ -181,84 +181,25 @@ def run_step(tree: Path, args: list[str], workdir: Path) -> dict[str, float]:
 
 
 def step_commands(scratch: Path) -> dict[str, list[str]]:
-    data, runs = scratch / "data", scratch / "runs"
-    dense, round1 = runs / "dense/checkpoint.pt", runs / "weightmom/round1/checkpoint.pt"
-    recipe = json.dumps(RECIPE)
+    """Each step's arguments, as the workflow's rules pass them (paths in `scratch`)."""
+    data, out = scratch / "data", scratch / "out"
+    dense, round1 = scratch / "runs/dense/checkpoint.pt", scratch / "runs/weightmom/round1/checkpoint.pt"
     spec = json.dumps({"source": "digits", "split_seed": 0, "test_fraction": 0.25, "val_fraction": 0.2})
-    common = [
-        "--dataset",
-        "digits",
-        "--model",
-        "cnn",
-        "--seed",
-        "0",
-        "--recipe",
-        recipe,
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-    ]
+    pruning = json.dumps({"target_compression": 4, "rounds": 2, "schedule": "geometric"})
+    cpu = ["--device", "cpu", "--threads", "1"]
+    training = ["--data", str(data), "--recipe", json.dumps(RECIPE), *cpu]
+    identity = ["--dataset", "digits", "--model", "cnn", "--seed", "0"]
+    method = ["--method", "weightmom", "--pruner", "weightmom", "--pruner-options", "{}", "--pruning", pruning]
+    rows = ["--metrics-out", str(out / "eval/metrics.parquet"), "--layers-out", str(out / "eval/layers.parquet")]
+    files = ["--sparse-out", str(out / "export/model.safetensors"), "--onnx-out", str(out / "export/model.onnx")]
     return {
         "prepare": ["prepare", "--spec", spec, "--raw-dir", str(scratch / "raw"), "--out-dir", str(data)],
-        "train": ["train", "--data", str(data), *common, "--out", str(scratch / "out/train/checkpoint.pt")],
-        "prune": [
-            "prune",
-            "--checkpoint",
-            str(dense),
-            "--data",
-            str(data),
-            "--method",
-            "weightmom",
-            "--pruner",
-            "weightmom",
-            "--pruner-options",
-            "{}",
-            "--pruning",
-            json.dumps({"target_compression": 4, "rounds": 2, "schedule": "geometric"}),
-            "--round",
-            "1",
-            "--recipe",
-            recipe,
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--out",
-            str(scratch / "out/prune/checkpoint.pt"),
-        ],
-        "evaluate": [
-            "evaluate",
-            "--checkpoint",
-            str(round1),
-            "--data",
-            str(data),
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--metrics-out",
-            str(scratch / "out/eval/metrics.parquet"),
-            "--layers-out",
-            str(scratch / "out/eval/layers.parquet"),
-        ],
-        "export": [
-            "export",
-            "--checkpoint",
-            str(round1),
-            "--dense-checkpoint",
-            str(dense),
-            "--data",
-            str(data),
-            "--threads",
-            "1",
-            "--sparse-out",
-            str(scratch / "out/export/model.safetensors"),
-            "--onnx-out",
-            str(scratch / "out/export/model.onnx"),
-            "--rows-out",
-            str(scratch / "out/export/export.parquet"),
-        ],
+        "train": ["train", *identity, *training, "--out", str(out / "train/checkpoint.pt")],
+        "prune": ["prune", "--checkpoint", str(dense), *method, "--round", "1", *training]
+        + ["--out", str(out / "prune/checkpoint.pt")],
+        "evaluate": ["evaluate", "--checkpoint", str(round1), "--data", str(data), *cpu, *rows],
+        "export": ["export", "--checkpoint", str(round1), "--dense-checkpoint", str(dense), "--data", str(data), *files]
+        + ["--threads", "1", "--rows-out", str(out / "export/export.parquet")],
     }
 
 
