@@ -320,6 +320,9 @@ def test_two_experiments_in_one_checkout_keep_their_own_outputs_and_share_the_de
             config["training"] = {**base["training"], "finetune": finetune}
         configs[name] = f"config/{name}.yaml"
         (workdir / configs[name]).write_text(yaml.safe_dump(config, sort_keys=False))
+        if name == "second":  # its dense run is the first's: the projection counts the round alone
+            plan = run_snakemake(workdir, "-n", "--configfile", configs[name])
+            assert "Projected cost: 1 training job(s) left (1 already made)" in plan.stdout + plan.stderr
         run = run_snakemake(workdir, "--cores", "2", "--configfile", configs[name])
         assert run.returncode == 0, run.stderr[-3000:]
         if name == "first":

@@ -6,16 +6,19 @@
 # the package's stored speeds, CPU hours measured here). Cluster runs skip it: the submit
 # host is not where jobs run.
 import dataclasses
+import glob
 import json
 import os
 import sys
 import subprocess
 import tempfile
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from dry_run import forces_all, is_dry_run
+from weightmom.provenance.record import dense_settings_hash
 from weightmom.runtime.plan import PlannedJob, training_plan
 
 # Rules whose jobs train (with the recipe they follow), and those that run on the device.
@@ -23,11 +26,33 @@ TRAINING_RULES = {"train_dense": "dense", "prune_round": "finetune"}
 DEVICE_RULES = {"train_dense", "prune_round", "evaluate"}
 
 
+def copied_from_elsewhere(dataset, model, seed):
+    """Whether another experiment here finished the dense run this one would train (its
+    settings hash and training code the same): the train step will copy it, not train it
+    (weightmom.training.reuse, which also checks the data's bytes when it runs)."""
+    recipe = config["training"]["dense"]
+    wanted = dense_settings_hash(dataset, model, int(seed), recipe, snapshot_epochs())
+    pattern = dense_runs_elsewhere(SimpleNamespace(dataset=dataset, model=model, seed=seed))
+    for path in glob.glob(f"{pattern}/settings.json"):
+        if path.startswith(f"{OUT}/") or not os.path.exists(os.path.join(os.path.dirname(path), "checkpoint.pt")):
+            continue
+        try:
+            settings = json.loads(open(path).read())
+        except (OSError, ValueError):
+            continue
+        if settings.get("config_hash") == wanted and settings.get("code", {}).get("code_digest") == step_digest("train"):
+            return True
+    return False
+
+
 def planned_training(jobs):
-    """This run's training jobs (Snakemake's plan: targets, --until and reruns included)."""
+    """This run's training jobs (Snakemake's plan: targets, --until and reruns included),
+    less the dense runs another experiment already made (copied, not trained)."""
     planned = []
     for job in jobs:
         if job.rule.name not in TRAINING_RULES:
+            continue
+        if job.rule.name == "train_dense" and copied_from_elsewhere(job.wildcards.dataset, job.wildcards.model, job.wildcards.seed):
             continue
         recipe, w = config["training"][TRAINING_RULES[job.rule.name]], job.wildcards
         stage = "dense" if job.rule.name == "train_dense" else f"{w.method}/round{w.round}"
@@ -80,6 +105,7 @@ def announce_dry_run_cost():
         if forces_all(sys.argv)
         or not os.path.exists(f"{run_dir(job.dataset, job.model, job.seed)}/{job.stage}/checkpoint.pt")
     ]
+    left = [job for job in left if job.stage != "dense" or not copied_from_elsewhere(job.dataset, job.model, job.seed)]
     # A dry run's --cores says nothing of the real run's: jobs get the config's threads.
     status, message, errors = preflight(
         left, config["threads"]["train"], "--dry-run", "--done", str(len(planned) - len(left))

@@ -14,6 +14,14 @@ def settings_hash(settings: Any, parent: str = "") -> str:
     return hashlib.sha256((parent + canonical).encode()).hexdigest()[:16]
 
 
+def dense_settings_hash(dataset: str, model: str, seed: int, recipe: dict[str, Any], snapshots: list[int]) -> str:
+    """The settings hash of a dense run (round 1 chains its own to it): torch-free, so the
+    workflow can tell before any job which dense runs another experiment already made."""
+    return settings_hash(
+        {"dataset": dataset, "model": model, "seed": seed, "recipe": dict(recipe), "snapshots": snapshots}
+    )
+
+
 def _git(*args: str) -> str | None:
     try:
         result = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=30)

@@ -15,7 +15,7 @@ from weightmom.data.splits import Split
 from weightmom.errors import SpecError
 from weightmom.lineage import DENSE
 from weightmom.models import build_model, prunable_parameters
-from weightmom.provenance.record import settings_hash
+from weightmom.provenance.record import dense_settings_hash
 from weightmom.runtime.devices import resolve_device
 from weightmom.steps.common import (
     TrainingRun,
@@ -129,9 +129,7 @@ def _load_dense(
     model = build_model(model_name, data.input_shape, data.num_classes).to(target)
     check_input_fits(model, model_name, dataset, data.input_shape, target)
     wanted = _snapshot_epochs(snapshot_epochs, run_recipe)
-    config_hash = settings_hash(
-        {"dataset": dataset, "model": model_name, "seed": seed, "recipe": dict(recipe), "snapshots": wanted}
-    )
+    config_hash = dense_settings_hash(dataset, model_name, seed, recipe, wanted)
     identity = {"dataset": dataset, "model": model_name, "method": DENSE, "seed": seed, "round": 0}
     resume = resume_file(out, config_hash)
     run = TrainingRun(identity, code, run_recipe, speed, device, target, data_dir, config_hash, resume, parent=None)
