@@ -84,13 +84,13 @@ def _gpu_device() -> str:
 
 
 def _gpu_hours(path: str) -> str:
-    """The training of `path`'s plan on the stored speeds' GPU, one job at a time."""
+    """The training of `path`'s plan on the stored speeds' GPU, with its jobs_per_gpu."""
     from weightmom.runtime.preflight import gpu_estimate
     from weightmom.runtime.projection import dataset_size
 
     config, jobs = _config(path), _plan(path)
     sizes = {name: dataset_size(config["datasets"][name]) for name in {job.dataset for job in jobs}}
-    return f"{gpu_estimate(jobs, sizes).seconds / 3600:,.0f}"
+    return f"{gpu_estimate(jobs, sizes, config.get('jobs_per_gpu', 1)).seconds / 3600:,.0f}"
 
 
 @cache

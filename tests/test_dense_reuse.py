@@ -17,7 +17,7 @@ from weightmom.training.checkpoint import load_checkpoint
 RECIPE = {"epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
 
 
-def _dense(root, exp, data_dir, recipe=RECIPE, seed=0):
+def _dense(root, exp, data_dir, recipe=RECIPE, seed=0, snapshot_epochs=(), accelerator=None):
     out = root / exp / "runs/digits/mlp" / f"seed{seed}" / "dense/checkpoint.pt"
     train_dense(
         data_dir=data_dir,
@@ -25,6 +25,8 @@ def _dense(root, exp, data_dir, recipe=RECIPE, seed=0):
         model_name="mlp",
         seed=seed,
         recipe=recipe,
+        snapshot_epochs=snapshot_epochs,
+        accelerator=accelerator,
         device="cpu",
         out=out,
         reuse_from=str(root / "*/runs/digits/mlp" / f"seed{seed}" / "dense"),
@@ -62,6 +64,7 @@ def test_a_second_experiment_copies_the_dense_run_byte_for_byte(first, digits_di
     for name in ("checkpoint.pt", "curve.parquet", "settings.json"):
         assert (second.parent / name).read_bytes() == (out.parent / name).read_bytes(), name
     assert "reused from" in capsys.readouterr().err
+    assert json.loads((second.parent / "reused_from.json").read_text())["copied_from"] == str(out.parent)
     assert (
         load_checkpoint(second).settings["dense_key"]
         == json.loads((out.parent / "settings.json").read_text())["dense_key"]
@@ -82,6 +85,8 @@ def test_a_copy_of_the_same_data_elsewhere_shares_the_run(first, digits_dir, tmp
     [
         pytest.param({"recipe": {**RECIPE, "lr": 0.04}}, id="recipe"),
         pytest.param({"seed": 1}, id="seed"),
+        pytest.param({"snapshot_epochs": [0]}, id="snapshots"),
+        pytest.param({"accelerator": {"channels_last": False}}, id="accelerator"),
     ],
 )
 def test_other_dense_settings_train_their_own(first, digits_dir, change):
@@ -132,3 +137,35 @@ def test_two_experiments_at_once_train_once(tmp_path, digits_dir, monkeypatch):
         thread.join()
     assert not errors
     assert trainings.count == 1
+
+
+def test_other_training_code_trains_its_own(first, digits_dir, monkeypatch):
+    root, _, trainings = first
+    monkeypatch.setattr(train_step, "step_digest", lambda step: "another-digest")
+    _dense(root, "second", digits_dir)
+    assert trainings.count == 2
+
+
+def test_a_copy_clears_a_stale_resume_file(first, digits_dir):
+    root, _, trainings = first
+    stale = root / "second/runs/digits/mlp/seed0/dense/resume.pt"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an interrupted run of the same settings")
+    _dense(root, "second", digits_dir)
+    assert trainings.count == 1 and not stale.exists()
+
+
+def test_reuse_wants_a_shared_lock_folder(tmp_path, digits_dir):
+    from weightmom.errors import SpecError
+
+    with pytest.raises(SpecError, match="--reuse-from needs --reuse-lock-dir"):
+        train_dense(
+            data_dir=digits_dir,
+            dataset="digits",
+            model_name="mlp",
+            seed=0,
+            recipe=RECIPE,
+            device="cpu",
+            out=tmp_path / "x/checkpoint.pt",
+            reuse_from=str(tmp_path / "*/dense"),
+        )

@@ -17,10 +17,10 @@ from weightmom.evaluation.rows import rows_table
 from weightmom.training.loop import EagerSGD
 
 
-def _steps(optimizer_class, steps=4):
+def _steps(optimizer_class, steps=4, momentum=0.9, weight_decay=5e-4):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
-    optimizer = optimizer_class(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    optimizer = optimizer_class(model.parameters(), lr=0.1, momentum=momentum, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(1)
     for _ in range(steps):
         optimizer.zero_grad()
@@ -30,12 +30,17 @@ def _steps(optimizer_class, steps=4):
     return model.state_dict(), optimizer.state_dict()
 
 
-def test_eager_sgd_steps_exactly_as_torch_sgd():
-    (weights, state), (expected_weights, expected_state) = _steps(EagerSGD), _steps(torch.optim.SGD)
+@pytest.mark.parametrize("momentum, weight_decay", [(0.9, 5e-4), (0.0, 0.0), (0.9, 0.0)])
+def test_eager_sgd_steps_exactly_as_torch_sgd(momentum, weight_decay):
+    (weights, state), (expected_weights, expected_state) = (
+        _steps(optimizer, momentum=momentum, weight_decay=weight_decay) for optimizer in (EagerSGD, torch.optim.SGD)
+    )
     for name in expected_weights:
         assert torch.equal(weights[name], expected_weights[name]), name
     for index, buffers in expected_state["state"].items():
-        assert torch.equal(state["state"][index]["momentum_buffer"], buffers["momentum_buffer"])
+        assert state["state"][index].keys() == buffers.keys()
+        if buffers.get("momentum_buffer") is not None:
+            assert torch.equal(state["state"][index]["momentum_buffer"], buffers["momentum_buffer"])
     assert state["param_groups"] == expected_state["param_groups"]
 
 
@@ -47,7 +52,7 @@ def test_their_states_load_into_each_other():
     EagerSGD(model.parameters(), lr=0.1, momentum=0.9).load_state_dict(state)
 
 
-def test_training_imports_neither_torch_dynamo_nor_pandas():
+def test_training_imports_neither_torch_dynamo_nor_pandas(tmp_path):
     """What the cuts are for: the first optimizer step and writing the curve load neither."""
     code = """
 import sys
@@ -66,7 +71,7 @@ write_curve(identity, [{"epoch": 1, "train_loss": 0.5, "lr": 0.1, "val_top1": 50
 loaded = sorted(name for name in ("torch._dynamo", "pandas") if name in sys.modules)
 assert not loaded, loaded
 """
-    subprocess.run([sys.executable, "-c", code, "/tmp/weightmom-test-curve.parquet"], check=True)
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "curve.parquet")], check=True)
 
 
 SCHEMA = pa.schema(

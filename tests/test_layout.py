@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import runpy
 import subprocess
 import sys
@@ -100,6 +101,24 @@ def test_foundations_stay_free_of_torch():
     """The workflow reads these before any job (config check, code digests) without torch."""
     names = [name for name in _modules() if _stage(name) == "foundations"]
     code = "import sys\n" + "".join(f"import {name}\n" for name in names) + "assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_what_the_workflow_imports_before_any_job_stays_free_of_torch():
+    """Snakemake imports these when it reads the workflow (the config check, code digests,
+    the plan): loading torch there would slow every `snakemake` command, `-n` included."""
+    repo = PACKAGE.parent.parent
+    sources = [repo / "Snakefile", *(repo / "workflow/rules").glob("*.smk"), *(repo / "workflow/lib").glob("*.py")]
+    found = set()
+    for source in sources:
+        found.update(
+            re.findall(r"^\s*from (weightmom[\w.]*) import|^\s*import (weightmom[\w.]*)", source.read_text(), re.M)
+        )
+    names = sorted({name for pair in found for name in pair if name})
+    assert "weightmom.provenance.codeversion" in names  # the test reads what it should
+    code = (
+        "import sys\n" + "".join(f"import {name}\n" for name in names) + "assert 'torch' not in sys.modules, sys.argv"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -142,11 +142,14 @@ def test_gpu_hours_use_the_measured_aggregate_of_jobs_sharing_the_gpu_and_their_
         plan, sizes
     )
     monkeypatch.setattr(preflight_module, "stored_gpu_speeds", lambda: shared)
-    expected = 10 * 45_000 / 2500 + 8.0 / 4 + 10 * 45_000 / 500  # vgg16_bn: not measured shared, so alone
-    assert preflight_module.gpu_estimate(plan, sizes).seconds == pytest.approx(expected)
-    assert "measured jobs sharing the GPU (alexnet 4), fixed cost per job included" in preflight_module.describe_gpu(
-        plan, sizes
-    )
+    vgg = 10 * 45_000 / 500  # not measured sharing: alone, whatever jobs_per_gpu says
+    assert preflight_module.gpu_estimate(plan, sizes, 4).seconds == pytest.approx(10 * 45_000 / 2500 + 8.0 / 4 + vgg)
+    # a jobs_per_gpu between measured K values runs at the largest measured one below it
+    assert preflight_module.gpu_estimate(plan, sizes, 3).seconds == pytest.approx(10 * 45_000 / 1800 + 8.0 / 2 + vgg)
+    assert preflight_module.gpu_estimate(plan, sizes).seconds == pytest.approx(10 * 45_000 / 1000 + 8.0 + vgg)
+    described = preflight_module.describe_gpu(plan, sizes, 3)
+    assert "jobs_per_gpu 3 at the measured aggregate speeds, fixed cost per job included" in described
+    assert "the benchmark's jobs_per_gpu: alexnet 4" in described
 
 
 def test_an_imagefolder_is_sized_from_its_folder_or_its_archive(tmp_path):

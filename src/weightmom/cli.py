@@ -490,7 +490,9 @@ def preflight_step(
     except (OSError, ValueError, TypeError) as exc:
         raise SpecError(f"--plan {plan}: not a list of planned jobs ({exc})") from None
     if dry_run:
-        message = dry_run_cost(jobs, datasets, data_root, accelerator, threads, max_cpu_hours, done, device)
+        message = dry_run_cost(
+            jobs, datasets, data_root, accelerator, threads, max_cpu_hours, done, device, jobs_per_gpu
+        )
     else:
         message = preflight(device, jobs, datasets, data_root, accelerator, threads, jobs_per_gpu, max_cpu_hours)
     if message:

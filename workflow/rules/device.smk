@@ -20,6 +20,7 @@ from snakemake.logging import logger
 from dry_run import forces_all, is_dry_run
 from weightmom.provenance.record import dense_settings_hash
 from weightmom.runtime.plan import PlannedJob, training_plan
+from weightmom.training.recipe import Accelerator
 
 # Rules whose jobs train (with the recipe they follow), and those that run on the device.
 TRAINING_RULES = {"train_dense": "dense", "prune_round": "finetune"}
@@ -28,8 +29,9 @@ DEVICE_RULES = {"train_dense", "prune_round", "evaluate"}
 
 def copied_from_elsewhere(dataset, model, seed):
     """Whether another experiment here finished the dense run this one would train (its
-    settings hash and training code the same): the train step will copy it, not train it
-    (weightmom.training.reuse, which also checks the data's bytes when it runs)."""
+    settings hash, training code, accelerator and device setting the same): the train step
+    will copy it, not train it (weightmom.training.reuse, which also checks the data's
+    bytes and the device's kind when it runs)."""
     recipe = config["training"]["dense"]
     wanted = dense_settings_hash(dataset, model, int(seed), recipe, snapshot_epochs())
     pattern = dense_runs_elsewhere(SimpleNamespace(dataset=dataset, model=model, seed=seed))
@@ -40,7 +42,12 @@ def copied_from_elsewhere(dataset, model, seed):
             settings = json.loads(open(path).read())
         except (OSError, ValueError):
             continue
-        if settings.get("config_hash") == wanted and settings.get("code", {}).get("code_digest") == step_digest("train"):
+        if (
+            settings.get("config_hash") == wanted
+            and settings.get("code", {}).get("code_digest") == step_digest("train")
+            and settings.get("accelerator") == dataclasses.asdict(Accelerator.from_dict(config["accelerator"]))
+            and settings.get("device", {}).get("asked") == config["device"]
+        ):
             return True
     return False
 
@@ -72,6 +79,7 @@ def preflight(jobs, threads, *extra):
                 "--threads", str(threads), "--plan", plan.name,
                 "--datasets", as_json(config["datasets"]), "--data-root", f"{OUT}/data",
                 "--accelerator", as_json(config["accelerator"]), "--max-cpu-hours", str(config["max_cpu_hours"]),
+                "--jobs-per-gpu", str(config["jobs_per_gpu"]),
                 *extra,
             ],
             capture_output=True, text=True,

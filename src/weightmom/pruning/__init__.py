@@ -1,5 +1,7 @@
 """Pruning: schedules, layer allocations, and the registered methods (built in, then those
-of installed packages' entry points)."""
+of installed packages' entry points). May import training (a method that fine-tunes or
+rewinds uses its loop), models, data, evaluation, provenance and the foundation modules;
+never export, runtime, reporting or steps."""
 
 from weightmom.pruning import methods  # noqa: F401  (registers the built-in methods)
 from weightmom.pruning.base import Pruner

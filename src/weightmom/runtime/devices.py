@@ -44,6 +44,16 @@ def resolve_device(name: str, jobs_per_gpu: int = 1) -> torch.device:
     return device
 
 
+def device_kind(name: str) -> str:
+    """ "cuda" or "cpu": the kind of device `name` gives a job, without claiming a GPU slot."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return torch.device(name).type
+    except RuntimeError as exc:
+        raise SpecError(f"device {name!r}: {exc}") from None
+
+
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"

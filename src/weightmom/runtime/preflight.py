@@ -9,8 +9,11 @@ cuda[:N], no GPU    an error: the config needs a GPU; nothing has been started
 dry run (-n)        the plan's projected GPU-hours (speeds stored in the package, measured
                     on one GPU) and CPU hours on this machine (measured now); never stops
 
-Projections count training only (epochs x images / images per second, one job at a time):
-not data preparation, evaluation, export or each job's start-up.
+Projections count training (epochs x images / images per second): on the CPU one job at a
+time; on the GPU at the measured aggregate speed of the config's jobs_per_gpu jobs sharing
+it, with each training job's start-up, where gpu_speeds.yaml holds concurrent measurements
+(benchmarks/concurrent_throughput.py), else one job at a time. Data preparation, evaluation
+and export are not counted.
 """
 
 from __future__ import annotations
@@ -71,37 +74,40 @@ def describe_cpu(estimate: Projection, threads: int) -> str:
     return text
 
 
-def gpu_estimate(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None]) -> Projection:
+def gpu_estimate(
+    jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None], jobs_per_gpu: int = 1
+) -> Projection:
     """The jobs' time on the GPU the package's speeds were measured on (jobs of a model
-    without a stored speed are left out): training at the aggregate speed of the measured
-    number of jobs sharing it, plus each job's fixed cost shared the same way, where
-    concurrent runs were measured; else training alone, one job at a time."""
+    without a stored speed are left out) when `jobs_per_gpu` jobs share it: training at the
+    measured aggregate speed of that many jobs, plus each job's fixed cost shared the same
+    way, where concurrent runs were measured; else training alone, one job at a time."""
     speeds = stored_gpu_speeds()
     counted = [job for job in jobs if job.model in speeds.images_per_second]
-    rates = {model: speeds.rate(model) for model in {job.model for job in counted}}
+    rates = {model: speeds.rate(model, jobs_per_gpu) for model in {job.model for job in counted}}
     training = project(counted, sizes, torch.device("cpu"), rates=rates)
-    fixed = sum(speeds.fixed_seconds(job.model) for job in counted if sizes.get(job.dataset) is not None)
+    fixed = sum(speeds.fixed_seconds(job.model, jobs_per_gpu) for job in counted if sizes.get(job.dataset) is not None)
     return replace(training, seconds=training.seconds + fixed)
 
 
-def _sharing(speeds: StoredSpeeds, models: set[str]) -> str:
-    shared = sorted(model for model in models if model in speeds.concurrent)
-    if not shared:
+def _sharing(speeds: StoredSpeeds, models: set[str], jobs_per_gpu: int) -> str:
+    measured = sorted(model for model in models if model in speeds.concurrent)
+    if not measured:
         return (
             "one job at a time, training only (concurrent throughput not measured: benchmarks/concurrent_throughput.py)"
         )
+    chosen = ", ".join(f"{m} {speeds.chosen_jobs_per_gpu(m)}" for m in measured)
     return (
-        "measured jobs sharing the GPU ("
-        + ", ".join(f"{m} {speeds.jobs_per_gpu(m)}" for m in shared)
-        + "), fixed cost per job included"
+        f"jobs_per_gpu {jobs_per_gpu} at the measured aggregate speeds, fixed cost per job included; "
+        f"the benchmark's jobs_per_gpu: {chosen}"
     )
 
 
-def describe_gpu(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None]) -> str:
-    speeds, estimate = stored_gpu_speeds(), gpu_estimate(jobs, sizes)
+def describe_gpu(jobs: Sequence[PlannedJob], sizes: Mapping[str, DatasetSize | None], jobs_per_gpu: int = 1) -> str:
+    speeds, estimate = stored_gpu_speeds(), gpu_estimate(jobs, sizes, jobs_per_gpu)
+    sharing = _sharing(speeds, {job.model for job in jobs}, jobs_per_gpu)
     text = (
         f"about {describe_duration(estimate.seconds)} on one {speeds.device} ({estimate.seconds / 3600:,.1f} "
-        f"GPU-hours; {_sharing(speeds, {job.model for job in jobs})}, at the speeds measured on {speeds.measured} by `{speeds.command}`)"
+        f"GPU-hours; {sharing}, at the speeds measured on {speeds.measured} by `{speeds.command}`)"
     )
     left_out = sorted({job.model for job in jobs} - set(speeds.images_per_second))
     not_counted = [f"models {', '.join(left_out)} (no GPU speed stored)"] if left_out else []
@@ -129,6 +135,7 @@ def dry_run_cost(
     max_cpu_hours: float = 2.0,
     done: int = 0,
     device: str = "auto",
+    jobs_per_gpu: int = 1,
 ) -> str:
     """What `snakemake -n` prints: the cost of the training jobs still to run (`done` more
     are planned and already made) on a GPU and on this CPU; trains nothing but the short
@@ -139,7 +146,7 @@ def dry_run_cost(
     estimate = cpu_estimate(jobs, sizes, Accelerator.from_dict(accelerator or {}))
     text = (
         f"Projected cost: {len(jobs):,} training job(s) left ({done:,} already made), "
-        f"{sum(job.epochs for job in jobs):,} epochs: {describe_gpu(jobs, sizes)}; "
+        f"{sum(job.epochs for job in jobs):,} epochs: {describe_gpu(jobs, sizes, jobs_per_gpu)}; "
         f"about {describe_duration(estimate.seconds)} on this CPU ({threads} thread(s) per job, measured now). "
         f"Training only: data preparation, evaluation, export and each job's start-up come on top."
     )
@@ -186,7 +193,7 @@ def preflight(
     if over_budget(estimate, max_cpu_hours):
         raise SpecError(
             f"{no_gpu}{cost} That is past the config's max_cpu_hours ({max_cpu_hours:g}), so no job was started. "
-            f"With a GPU: {describe_gpu(jobs, sizes)}. To train here anyway, add `{go_on_hint(estimate)}` to the "
+            f"With a GPU: {describe_gpu(jobs, sizes, jobs_per_gpu)}. To train here anyway, add `{go_on_hint(estimate)}` to the "
             f"snakemake command; `snakemake -n` shows the cost without running anything"
         )
     if device == "auto":

@@ -111,21 +111,30 @@ class StoredSpeeds:
     images_per_second: dict[str, float]
     concurrent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def jobs_per_gpu(self, model: str) -> int:
-        return int(self.concurrent.get(model, {}).get("jobs_per_gpu", 1))
-
-    def rate(self, model: str) -> float:
-        """Images/s the GPU gives `model`'s jobs together: the aggregate at the chosen K
-        where measured, else one job's speed."""
+    def chosen_jobs_per_gpu(self, model: str) -> int | None:
+        """The K the concurrent benchmark chose for `model` (None where not measured)."""
         measured = self.concurrent.get(model)
-        if measured is None:
+        return int(measured["jobs_per_gpu"]) if measured else None
+
+    def _measured_k(self, model: str, jobs_per_gpu: int) -> int | None:
+        """The largest measured K not above the run's jobs_per_gpu (None where not measured)."""
+        measured = self.concurrent.get(model, {}).get("aggregate_images_per_second", {})
+        below = [int(k) for k in measured if int(k) <= jobs_per_gpu]
+        return max(below) if below else None
+
+    def rate(self, model: str, jobs_per_gpu: int = 1) -> float:
+        """Images/s the GPU gives `model`'s jobs together when the run lets `jobs_per_gpu`
+        share it: the measured aggregate at that K (or the largest measured below), else one
+        job's speed."""
+        k = self._measured_k(model, jobs_per_gpu)
+        if k is None:
             return self.images_per_second[model]
-        return float(measured["aggregate_images_per_second"][self.jobs_per_gpu(model)])
+        return float(self.concurrent[model]["aggregate_images_per_second"][k])
 
-    def fixed_seconds(self, model: str) -> float:
-        """GPU time per job outside training (start-up), shared by the K jobs at once; 0 where not measured."""
-        measured = self.concurrent.get(model)
-        return float(measured["fixed_seconds_per_job"]) / self.jobs_per_gpu(model) if measured else 0.0
+    def fixed_seconds(self, model: str, jobs_per_gpu: int = 1) -> float:
+        """GPU time per job outside training (start-up), shared by the jobs at once; 0 where not measured."""
+        k = self._measured_k(model, jobs_per_gpu)
+        return float(self.concurrent[model]["fixed_seconds_per_job"]) / k if k is not None else 0.0
 
 
 def stored_gpu_speeds() -> StoredSpeeds:

@@ -15,8 +15,9 @@ from weightmom.data.splits import Split
 from weightmom.errors import SpecError
 from weightmom.lineage import DENSE
 from weightmom.models import build_model, prunable_parameters
+from weightmom.provenance.codeversion import step_digest
 from weightmom.provenance.record import dense_settings_hash
-from weightmom.runtime.devices import resolve_device
+from weightmom.runtime.devices import device_kind, resolve_device
 from weightmom.steps.common import (
     TrainingRun,
     check_input_fits,
@@ -75,35 +76,37 @@ def train_dense(
     dense settings there is copied instead of trained (weightmom.training.reuse), under a
     lock in `reuse_lock_dir` so that two experiments never train one network at once.
     """
-    inputs = _load_dense(
-        data_dir, dataset, model_name, seed, recipe, snapshot_epochs, accelerator, device, jobs_per_gpu, out
-    )
-    key = reuse.dense_key(
-        inputs.run.config_hash,
-        inputs.run.code["code_digest"],
-        asdict(inputs.run.accelerator),
-        inputs.run.device.type,
-        Path(data_dir),
-    )
+    wanted = _snapshot_epochs(snapshot_epochs, Recipe.from_dict(recipe, "dense recipe"))
+    config_hash = dense_settings_hash(dataset, model_name, seed, recipe, wanted)
+    speed = asdict(Accelerator.from_dict(accelerator or {}))
+    # found before the device is touched: a job that waits for another experiment's run holds no GPU
+    key = reuse.dense_key(config_hash, step_digest("train"), speed, device_kind(device), Path(data_dir))
     curve = curve_path(out, curve_out)
-    if reuse_from is None:
-        _train_and_save(inputs, key, out, curve)
-        return
-    with reuse.key_lock(reuse_lock_dir or Path(out).parent, key):
-        found = reuse.find_run(reuse_from, key, exclude=Path(out).parent)
-        if found is None:
-            _train_and_save(inputs, key, out, curve)
-            return
-        reuse.copy_run(found, Path(out), curve)
-        print(
-            f"dense run {key} reused from {found}: same data, model, seed, recipe and code; nothing trained",
-            file=sys.stderr,
+
+    def train_here() -> None:
+        inputs = _load_dense(
+            data_dir, dataset, model_name, seed, recipe, snapshot_epochs, accelerator, device, jobs_per_gpu, out
         )
+        trained, snapshots, momentum = _train_dense(inputs)
+        _save_dense(inputs, trained, snapshots, momentum, key, out, curve)
 
-
-def _train_and_save(inputs: DenseInputs, key: str, out: str | Path, curve_out: Path) -> None:
-    trained, snapshots, momentum = _train_dense(inputs)
-    _save_dense(inputs, trained, snapshots, momentum, key, out, curve_out)
+    if reuse_from is None:
+        train_here()
+        return
+    if reuse_lock_dir is None:
+        raise SpecError(
+            "--reuse-from needs --reuse-lock-dir: a folder all the experiments share, for the lock per dense run"
+        )
+    with reuse.key_lock(reuse_lock_dir, key):
+        found = reuse.find_run(reuse_from, key, exclude=Path(out).parent)
+        if found is not None and reuse.copy_run(found, Path(out), curve, key):
+            resume_file(out, config_hash).clear()
+            print(
+                f"dense run {key} reused from {found}: same data, model, seed, recipe and code; nothing trained",
+                file=sys.stderr,
+            )
+            return
+        train_here()
 
 
 def _load_dense(

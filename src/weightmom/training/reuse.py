@@ -19,16 +19,19 @@ import glob
 import hashlib
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from weightmom.errors import CheckpointError
-from weightmom.provenance.atomic import atomic_path
+from weightmom.provenance.atomic import atomic_path, atomic_write_text
 from weightmom.provenance.record import settings_hash
 from weightmom.training.checkpoint import SETTINGS_FILE, load_checkpoint, settings_path
 
+#: beside a copied run: where it came from (its settings.json is the source's, its data path included)
+REUSED_FILE = "reused_from.json"
 #: the prepared files a dense run reads; test.npz is never trained on
 TRAINED_ON = ("train.npz", "val.npz")
 
@@ -54,10 +57,21 @@ def dense_key(config_hash: str, code_digest: str, accelerator: dict[str, Any], d
 
 @contextmanager
 def key_lock(lock_dir: str | Path, key: str) -> Iterator[None]:
-    """Hold the lock of `key` (a file in `lock_dir`) for the block."""
+    """Hold the lock of `key` (a file in `lock_dir`) for the block; say so in the log when
+    another job holds it. A file system without locks (Lustre mounted without flock) gets a
+    warning and no lock: two experiments may then both train, and the last copy wins."""
     Path(lock_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(lock_dir) / f"{key}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"dense run {key}: another job is training it; waiting to copy it", file=sys.stderr, flush=True)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as error:
+            print(f"warning: {lock_dir}: no file locks here ({error.strerror}); going on without one", file=sys.stderr)
+            yield
+            return
         try:
             yield
         finally:
@@ -86,9 +100,21 @@ def find_run(pattern: str, key: str, exclude: Path) -> Path | None:
     return None
 
 
-def copy_run(source: Path, out: Path, curve_out: Path) -> None:
-    """The settings, the curve, then the checkpoint, each written atomically: a checkpoint
-    under its final name means the run is complete, as when it is trained."""
-    for name, target in ((SETTINGS_FILE, settings_path(out)), ("curve.parquet", curve_out), ("checkpoint.pt", out)):
-        with atomic_path(target) as temporary:
-            shutil.copyfile(source / name, temporary)
+def copy_run(source: Path, out: Path, curve_out: Path, key: str) -> bool:
+    """The settings, the curve, then the checkpoint, each written atomically (a checkpoint
+    under its final name means the run is complete, as when it is trained), and a note of
+    where they came from (REUSED_FILE). False, with nothing trusted, when the source changed
+    on the way (its experiment reran meanwhile) and the copy is not a run with `key`."""
+    try:
+        for name, target in ((SETTINGS_FILE, settings_path(out)), ("curve.parquet", curve_out), ("checkpoint.pt", out)):
+            with atomic_path(target) as temporary:
+                shutil.copyfile(source / name, temporary)
+        copied = load_checkpoint(out).settings.get("dense_key")
+    except (OSError, CheckpointError):
+        return False
+    if copied != key:
+        return False
+    atomic_write_text(
+        out.parent / REUSED_FILE, json.dumps({"dense_key": key, "copied_from": str(source)}, indent=2) + "\n"
+    )
+    return True
