@@ -7,7 +7,6 @@ Whatever goes wrong, no file is left at the destination unless its checksum matc
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -19,18 +18,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from weightmom.provenance.atomic import atomic_path
 from weightmom.errors import DataError
+from weightmom.provenance.atomic import atomic_path
+from weightmom.provenance.record import file_hexdigest
 
 CHUNK = 1 << 20
 
 
 def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_hexdigest(path, "md5", CHUNK)
 
 
 def fetch(url: str, destination: str | os.PathLike, md5: str, *, retries: int, timeout: float) -> Path:

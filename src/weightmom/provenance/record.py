@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 
@@ -12,6 +13,15 @@ def settings_hash(settings: Any, parent: str = "") -> str:
     """Hash of `settings` (JSON-able) chained to the parent checkpoint's hash."""
     canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256((parent + canonical).encode()).hexdigest()[:16]
+
+
+def file_hexdigest(path: str | Path, algorithm: str, chunk: int = 1 << 20) -> str:
+    """The hex digest of a file's bytes with hashlib's `algorithm`, read `chunk` bytes at a time."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def dense_settings_hash(dataset: str, model: str, seed: int, recipe: dict[str, Any], snapshots: list[int]) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import fcntl
 import glob
-import hashlib
 import json
 import shutil
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 
 from weightmom.errors import CheckpointError
 from weightmom.provenance.atomic import atomic_path, atomic_write_text
-from weightmom.provenance.record import settings_hash
+from weightmom.provenance.record import file_hexdigest, settings_hash
 from weightmom.training.checkpoint import SETTINGS_FILE, load_checkpoint, settings_path
 
 #: beside a copied run: where it came from (its settings.json is the source's, its data path included)
@@ -36,20 +35,12 @@ REUSED_FILE = "reused_from.json"
 TRAINED_ON = ("train.npz", "val.npz")
 
 
-def file_sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
-
-
 def dense_key(config_hash: str, code_digest: str, accelerator: dict[str, Any], device_type: str, data_dir: Path) -> str:
     """What decides a dense run's weights: its settings hash (dataset, model, seed, recipe,
     snapshots), the training code, the accelerator, the kind of device, and the bytes of
     the data it trains and validates on (not the path: another experiment's copy of the
     same data shares the run)."""
-    data = {name: file_sha256(Path(data_dir) / name) for name in TRAINED_ON}
+    data = {name: file_hexdigest(Path(data_dir) / name, "sha256") for name in TRAINED_ON}
     return settings_hash(
         {"code": code_digest, "accelerator": accelerator, "device": device_type, "data": data}, config_hash
     )
