@@ -76,17 +76,17 @@ def train_dense(
     dense settings there is copied instead of trained (weightmom.training.reuse), under a
     lock in `reuse_lock_dir` so that two experiments never train one network at once.
     """
-    wanted = _snapshot_epochs(snapshot_epochs, Recipe.from_dict(recipe, "dense recipe"))
+    run_recipe = Recipe.from_dict(recipe, "dense recipe")
+    speed = Accelerator.from_dict(accelerator or {})
+    wanted = _snapshot_epochs(snapshot_epochs, run_recipe)
     config_hash = dense_settings_hash(dataset, model_name, seed, recipe, wanted)
-    speed = asdict(Accelerator.from_dict(accelerator or {}))
     # found before the device is touched: a job that waits for another experiment's run holds no GPU
-    key = reuse.dense_key(config_hash, step_digest("train"), speed, device_kind(device), Path(data_dir))
+    key = reuse.dense_key(config_hash, step_digest("train"), asdict(speed), device_kind(device), Path(data_dir))
     curve = curve_path(out, curve_out)
 
     def train_here() -> None:
-        inputs = _load_dense(
-            data_dir, dataset, model_name, seed, recipe, snapshot_epochs, accelerator, device, jobs_per_gpu, out
-        )
+        identity = {"dataset": dataset, "model": model_name, "method": DENSE, "seed": seed, "round": 0}
+        inputs = _load_dense(data_dir, identity, run_recipe, speed, wanted, config_hash, device, jobs_per_gpu, out)
         trained, snapshots, momentum = _train_dense(inputs)
         _save_dense(inputs, trained, snapshots, momentum, key, out, curve)
 
@@ -98,42 +98,36 @@ def train_dense(
             "--reuse-from needs --reuse-lock-dir: a folder all the experiments share, for the lock per dense run"
         )
     with reuse.key_lock(reuse_lock_dir, key):
-        found = reuse.find_run(reuse_from, key, exclude=Path(out).parent)
-        if found is not None and reuse.copy_run(found, Path(out), curve, key):
-            resume_file(out, config_hash).clear()
-            print(
-                f"dense run {key} reused from {found}: same data, model, seed, recipe and code; nothing trained",
-                file=sys.stderr,
-            )
-            return
+        for found in reuse.candidates(reuse_from, key, exclude=Path(out).parent):
+            if reuse.copy_run(found, Path(out), curve, key):
+                resume_file(out, config_hash).clear()
+                print(
+                    f"dense run {key} reused from {found}: same data, model, seed, recipe and code; nothing trained",
+                    file=sys.stderr,
+                )
+                return
         train_here()
 
 
 def _load_dense(
     data_dir: str | Path,
-    dataset: str,
-    model_name: str,
-    seed: int,
-    recipe: Mapping[str, Any],
-    snapshot_epochs: Sequence[int],
-    accelerator: Mapping[str, Any] | None,
+    identity: dict[str, Any],
+    run_recipe: Recipe,
+    speed: Accelerator,
+    wanted: list[int],
+    config_hash: str,
     device: str,
     jobs_per_gpu: int,
     out: str | Path,
 ) -> DenseInputs:
-    """The data on the device and the network initialised from `seed`, checked to take its images."""
+    """The data on the device and the network initialised from the run's seed, checked to take its images."""
     code = code_version("train")
-    run_recipe = Recipe.from_dict(recipe, "dense recipe")
-    speed = Accelerator.from_dict(accelerator or {})
     target = resolve_device(device, jobs_per_gpu)
     data = load_train(data_dir, target)
     validation = load_val(data_dir, target)
-    torch.manual_seed(seed)
-    model = build_model(model_name, data.input_shape, data.num_classes).to(target)
-    check_input_fits(model, model_name, dataset, data.input_shape, target)
-    wanted = _snapshot_epochs(snapshot_epochs, run_recipe)
-    config_hash = dense_settings_hash(dataset, model_name, seed, recipe, wanted)
-    identity = {"dataset": dataset, "model": model_name, "method": DENSE, "seed": seed, "round": 0}
+    torch.manual_seed(identity["seed"])
+    model = build_model(identity["model"], data.input_shape, data.num_classes).to(target)
+    check_input_fits(model, identity["model"], identity["dataset"], data.input_shape, target)
     resume = resume_file(out, config_hash)
     run = TrainingRun(identity, code, run_recipe, speed, device, target, data_dir, config_hash, resume, parent=None)
     return DenseInputs(run, model, data, validation, wanted)

@@ -69,10 +69,9 @@ def key_lock(lock_dir: str | Path, key: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def find_run(pattern: str, key: str, exclude: Path) -> Path | None:
-    """A finished dense run with `key` among the folders `pattern` (a glob) matches, other
-    than `exclude`: its settings carry the key and its checkpoint loads with a matching
-    digest. A damaged candidate is passed over, not copied."""
+def candidates(pattern: str, key: str, exclude: Path) -> Iterator[Path]:
+    """The folders `pattern` (a glob) matches, other than `exclude`, whose settings say they
+    hold a finished dense run with `key`; copy_run checks the checkpoint itself."""
     for folder in sorted(Path(match) for match in glob.glob(pattern)):
         if folder.resolve() == exclude.resolve():
             continue
@@ -80,30 +79,26 @@ def find_run(pattern: str, key: str, exclude: Path) -> Path | None:
             settings = json.loads((folder / SETTINGS_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if settings.get("dense_key") != key or not (folder / "curve.parquet").is_file():
-            continue
-        try:
-            checkpoint = load_checkpoint(folder / "checkpoint.pt")
-        except CheckpointError:
-            continue
-        if checkpoint.settings.get("dense_key") == key:
-            return folder
-    return None
+        if settings.get("dense_key") == key and (folder / "curve.parquet").is_file():
+            yield folder
 
 
 def copy_run(source: Path, out: Path, curve_out: Path, key: str) -> bool:
-    """The settings, the curve, then the checkpoint, each written atomically (a checkpoint
-    under its final name means the run is complete, as when it is trained), and a note of
-    where they came from (REUSED_FILE). False, with nothing trusted, when the source changed
-    on the way (its experiment reran meanwhile) and the copy is not a run with `key`."""
+    """Copy `source`'s run: its checkpoint first to a temporary name, loaded there (its
+    digest checked) and refused unless it is a run with `key`; then the settings and the
+    curve; then the checkpoint under its final name (a checkpoint there means the run is
+    complete, as when it is trained), and a note of where they came from (REUSED_FILE).
+    False, with nothing written, for a damaged source or one that changed on the way (its
+    experiment reran meanwhile)."""
     try:
-        for name, target in ((SETTINGS_FILE, settings_path(out)), ("curve.parquet", curve_out), ("checkpoint.pt", out)):
-            with atomic_path(target) as temporary:
-                shutil.copyfile(source / name, temporary)
-        copied = load_checkpoint(out).settings.get("dense_key")
+        with atomic_path(out) as checkpoint:
+            shutil.copyfile(source / "checkpoint.pt", checkpoint)
+            if load_checkpoint(checkpoint).settings.get("dense_key") != key:
+                raise CheckpointError(f"{source}: no longer a dense run with key {key}")
+            for name, target in ((SETTINGS_FILE, settings_path(out)), ("curve.parquet", curve_out)):
+                with atomic_path(target) as temporary:
+                    shutil.copyfile(source / name, temporary)
     except (OSError, CheckpointError):
-        return False
-    if copied != key:
         return False
     atomic_write_text(
         out.parent / REUSED_FILE, json.dumps({"dense_key": key, "copied_from": str(source)}, indent=2) + "\n"
