@@ -36,10 +36,11 @@ OUT = f"results/{EXPERIMENT}"
 LOGS = f"logs/{EXPERIMENT}"
 
 
-def dense_runs_elsewhere(wildcards):
+def dense_runs_elsewhere(dataset, model, seed):
     """Where the train step looks for a finished dense run of the same settings: the same
     dataset, model and seed in every experiment's folder."""
-    return f"results/*/runs/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/dense"
+    return f"results/*/runs/{dataset}/{model}/seed{seed}/dense"
+
 # Round TARGET_ROUND reaches the target compression (tables, exports and claims at the
 # target read it); a sweep's rounds go on past it, to ROUNDS.
 TARGET_ROUND = config["pruning"]["rounds"]

@@ -12,7 +12,6 @@ import os
 import sys
 import subprocess
 import tempfile
-from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
@@ -34,12 +33,12 @@ def copied_from_elsewhere(dataset, model, seed):
     bytes and the device's kind when it runs)."""
     recipe = config["training"]["dense"]
     wanted = dense_settings_hash(dataset, model, int(seed), recipe, snapshot_epochs())
-    pattern = dense_runs_elsewhere(SimpleNamespace(dataset=dataset, model=model, seed=seed))
-    for path in glob.glob(f"{pattern}/settings.json"):
+    for path in glob.glob(f"{dense_runs_elsewhere(dataset, model, seed)}/settings.json"):
         if path.startswith(f"{OUT}/") or not os.path.exists(os.path.join(os.path.dirname(path), "checkpoint.pt")):
             continue
         try:
-            settings = json.loads(open(path).read())
+            with open(path) as handle:
+                settings = json.load(handle)
         except (OSError, ValueError):
             continue
         if (

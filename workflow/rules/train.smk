@@ -11,7 +11,7 @@ rule train_dense:
         accelerator=as_json(config["accelerator"]),
         device=config["device"],
         code=step_digest("train"),
-        reuse_from=dense_runs_elsewhere,
+        reuse_from=lambda w: dense_runs_elsewhere(w.dataset, w.model, w.seed),
     threads: config["threads"]["train"]
     resources:
         gpu=GPU_JOBS,

@@ -148,7 +148,7 @@ def dry_run_cost(
         f"Projected cost: {len(jobs):,} training job(s) left ({done:,} already made), "
         f"{sum(job.epochs for job in jobs):,} epochs: {describe_gpu(jobs, sizes, jobs_per_gpu)}; "
         f"about {describe_duration(estimate.seconds)} on this CPU ({threads} thread(s) per job, measured now). "
-        f"Training only: data preparation, evaluation, export and each job's start-up come on top."
+        f"Not counted: data preparation, evaluation and export, and each job's start-up where the GPU figure says training only and on the CPU."
     )
     if over_budget(estimate, max_cpu_hours) and not device.startswith("cuda"):
         where = "On this CPU (device: cpu)" if device == "cpu" else "Without a GPU"
