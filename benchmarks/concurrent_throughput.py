@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -89,11 +88,14 @@ def run_k(model: str, k: int, args: argparse.Namespace) -> dict:
         command += ["--threads", str(args.threads), "--start-at", repr(start_at)]
         with tempfile.TemporaryDirectory() as scratch:
             outputs = [Path(scratch) / f"{rank}.json" for rank in range(k)]
+            handles = [open(out, "w") for out in outputs]
             procs = [
-                subprocess.Popen([*command, "--rank", str(rank)], stdout=open(out, "w"), env={**os.environ})
-                for rank, out in enumerate(outputs)
+                subprocess.Popen([*command, "--rank", str(rank)], stdout=handle) for rank, handle in enumerate(handles)
             ]
-            if any(proc.wait() for proc in procs):
+            failed = [proc.wait() for proc in procs]
+            for handle in handles:
+                handle.close()
+            if any(failed):
                 raise SystemExit(f"a worker for {model} with K={k} failed")
             results = [json.loads(out.read_text()) for out in outputs]
         if max(r["late"] for r in results) < 0.05:
